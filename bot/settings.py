@@ -1,0 +1,222 @@
+"""Settings: every environment variable SPEC names, parsed once into a frozen object.
+
+Nothing here reads the environment at import time; `Settings.from_env()` is called by
+`bot.__main__` after `load_dotenv()`. A missing or malformed value raises `SettingsError`
+whose message names the variable and never contains the value of a secret.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import urlsplit
+
+__all__ = ["Secret", "Settings", "SettingsError"]
+
+T = TypeVar("T")
+
+DEFAULT_DATABASE_URL = "sqlite:///data/imagine.db"
+DEFAULT_KIE_API_BASE_URL = "https://api.kie.ai"
+DEFAULT_KIE_RESULT_HOSTS = "aiquickdraw.com,redpandaai.co"
+DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
+DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
+LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+
+
+class SettingsError(Exception):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Secret:
+    """A string that never shows itself in repr, str, logs or tracebacks."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        """Return the secret; call only where it is sent."""
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """The bot's whole configuration (SPEC "Configuration")."""
+
+    discord_token: Secret | None
+    kie_api_key: Secret | None
+    database_url: str = DEFAULT_DATABASE_URL
+    kie_api_base_url: str = DEFAULT_KIE_API_BASE_URL
+    kie_result_hosts: tuple[str, ...] = tuple(DEFAULT_KIE_RESULT_HOSTS.split(","))
+    public_base_url: str | None = None
+    kie_webhook_hmac_key: Secret | None = None
+    web_host: str = "0.0.0.0"
+    web_port: int = 8080
+    discord_api_base_url: str = DEFAULT_DISCORD_API_BASE_URL
+    discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
+    dev_guild_id: int | None = None
+    max_jobs_per_member: int = 2
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str],
+        *,
+        required: tuple[str, ...] = ("DISCORD_TOKEN", "KIE_API_KEY"),
+    ) -> Settings:
+        """Build settings from `environ`, failing on the first bad variable.
+
+        `required` lets `migrate` run without the Discord and kie secrets.
+        """
+        env = _Reader(environ)
+        return cls(
+            discord_token=env.secret("DISCORD_TOKEN", required="DISCORD_TOKEN" in required),
+            kie_api_key=env.secret("KIE_API_KEY", required="KIE_API_KEY" in required),
+            database_url=env.get("DATABASE_URL", DEFAULT_DATABASE_URL, _database_url),
+            kie_api_base_url=env.get("KIE_API_BASE_URL", DEFAULT_KIE_API_BASE_URL, _http_url),
+            kie_result_hosts=env.get("KIE_RESULT_HOSTS", DEFAULT_KIE_RESULT_HOSTS, _hosts),
+            public_base_url=env.optional("PUBLIC_BASE_URL", _http_url),
+            kie_webhook_hmac_key=env.secret("KIE_WEBHOOK_HMAC_KEY", required=False),
+            web_host=env.get("WEB_HOST", "0.0.0.0", _non_empty),
+            web_port=env.get("WEB_PORT", "8080", _port),
+            discord_api_base_url=env.get(
+                "DISCORD_API_BASE_URL", DEFAULT_DISCORD_API_BASE_URL, _http_url
+            ),
+            discord_gateway_url=env.get(
+                "DISCORD_GATEWAY_URL", DEFAULT_DISCORD_GATEWAY_URL, _ws_url
+            ),
+            dev_guild_id=env.optional("DEV_GUILD_ID", _snowflake),
+            max_jobs_per_member=env.get("MAX_JOBS_PER_MEMBER", "2", _positive_int),
+            log_level=env.get("LOG_LEVEL", "INFO", _log_level),
+        )
+
+    @property
+    def log_level_number(self) -> int:
+        """Return the numeric logging level."""
+        return logging.getLevelNamesMapping()[self.log_level]
+
+
+class _Reader:
+    """Read variables, turning every parse failure into a SettingsError naming the variable."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def _raw(self, name: str) -> str | None:
+        value = self._environ.get(name)
+        if value is None or not value.strip():
+            return None
+        return value.strip()
+
+    def get(self, name: str, default: str, parse: Callable[[str], T]) -> T:
+        raw = self._raw(name)
+        return self._parse(name, default if raw is None else raw, parse)
+
+    def optional(self, name: str, parse: Callable[[str], T]) -> T | None:
+        raw = self._raw(name)
+        return None if raw is None else self._parse(name, raw, parse)
+
+    def secret(self, name: str, *, required: bool) -> Secret | None:
+        raw = self._raw(name)
+        if raw is None:
+            if required:
+                raise SettingsError(f"{name} is required but not set (see .env.example)")
+            return None
+        if any(ch.isspace() for ch in raw):
+            # Say what is wrong without echoing any part of the secret.
+            raise SettingsError(f"{name} is malformed: it contains whitespace")
+        return Secret(raw)
+
+    @staticmethod
+    def _parse(name: str, raw: str, parse: Callable[[str], T]) -> T:
+        try:
+            return parse(raw)
+        except ValueError as exc:
+            raise SettingsError(f"{name} is malformed: {exc}") from None
+
+
+def _non_empty(raw: str) -> str:
+    return raw
+
+
+def _database_url(raw: str) -> str:
+    if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
+        return raw
+    if raw.startswith(("postgresql://", "postgres://")):
+        return raw
+    raise ValueError("expected sqlite:///PATH or postgresql://…")
+
+
+def _url(raw: str, schemes: tuple[str, ...]) -> str:
+    parts = urlsplit(raw)
+    if parts.scheme not in schemes or not parts.netloc:
+        raise ValueError(f"expected a {' or '.join(schemes)} URL, got {raw!r}")
+    return raw.rstrip("/")
+
+
+def _http_url(raw: str) -> str:
+    return _url(raw, ("http", "https"))
+
+
+def _ws_url(raw: str) -> str:
+    return _url(raw, ("ws", "wss"))
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    hosts = tuple(h.strip().lower().lstrip(".") for h in raw.split(",") if h.strip())
+    if not hosts:
+        raise ValueError("expected a comma-separated list of host names")
+    for host in hosts:
+        if "/" in host or ":" in host or " " in host:
+            raise ValueError(f"{host!r} is not a host name")
+    return hosts
+
+
+def _int(raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"expected an integer, got {raw!r}") from None
+
+
+def _port(raw: str) -> int:
+    port = _int(raw)
+    if not 0 <= port <= 65535:
+        raise ValueError(f"expected a port 0-65535, got {port}")
+    return port
+
+
+def _positive_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 1:
+        raise ValueError(f"expected an integer of at least 1, got {value}")
+    return value
+
+
+def _snowflake(raw: str) -> int:
+    value = _int(raw)
+    if value <= 0:
+        raise ValueError(f"expected a Discord id, got {value}")
+    return value
+
+
+def _log_level(raw: str) -> str:
+    level = raw.upper()
+    if level not in LOG_LEVELS:
+        raise ValueError(f"expected one of {', '.join(LOG_LEVELS)}, got {raw!r}")
+    return level

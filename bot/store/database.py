@@ -1,0 +1,258 @@
+"""One small database interface over SQLite (aiosqlite) and PostgreSQL (asyncpg).
+
+Queries are written once, in PostgreSQL's numbered-parameter style (`$1`, `$2`, …). SQLite
+accepts the same numbers as `?1`, `?2`, so the SQLite backend only swaps the sigil; SQL text
+must therefore never contain a literal `$`. Rows come back as plain dicts on both backends.
+
+SQLite has one connection: every statement and transaction takes a lock so that concurrent
+coroutines never interleave inside each other's transaction. Transactions there start with
+`BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so a reservation's read and write
+happen under one lock, as `SELECT … FOR UPDATE` gives on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import sqlite3
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Protocol
+
+import aiosqlite
+import asyncpg
+
+__all__ = ["Connection", "Database", "open_database"]
+
+Row = dict[str, Any]
+_PARAM = re.compile(r"\$(\d+)")
+
+
+class Connection(Protocol):
+    """What queries run on: the database itself, or one open transaction."""
+
+    dialect: str
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+        ...
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        """Return all rows."""
+        ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        """Return the first row, or None."""
+        ...
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        """Return the first column of the first row, or None."""
+        ...
+
+
+class Database(Connection, Protocol):
+    """A connection that can also open transactions and be closed."""
+
+    def transaction(self) -> Any:
+        """Return an async context manager yielding a Connection inside one transaction."""
+        ...
+
+    async def close(self) -> None:
+        """Close every connection."""
+        ...
+
+
+def _sqlite_sql(sql: str) -> str:
+    return _PARAM.sub(r"?\1", sql)
+
+
+class _SqliteTx:
+    """Statements on the SQLite connection while its lock is held."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        cursor = await self._conn.execute(_sqlite_sql(sql), args)
+        try:
+            return cursor.rowcount
+        finally:
+            await cursor.close()
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        cursor = await self._conn.execute(_sqlite_sql(sql), args)
+        try:
+            return [dict(row) for row in await cursor.fetchall()]
+        finally:
+            await cursor.close()
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return None if row is None else next(iter(row.values()))
+
+
+class SqliteDatabase:
+    """SQLite through one aiosqlite connection guarded by a lock."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+        self._lock = asyncio.Lock()
+        self._plain = _SqliteTx(conn)
+
+    @classmethod
+    async def open(cls, path: str) -> SqliteDatabase:
+        """Open (creating its directory) the SQLite file at `path`."""
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves; otherwise autocommit.
+        conn = await aiosqlite.connect(path, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        for pragma in (
+            "PRAGMA journal_mode=WAL",
+            "PRAGMA synchronous=NORMAL",
+            "PRAGMA foreign_keys=ON",
+            "PRAGMA busy_timeout=5000",
+        ):
+            await conn.execute(pragma)
+        return cls(conn)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._lock:
+            return await self._plain.execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            return await self._plain.fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._lock:
+            return await self._plain.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._lock:
+            return await self._plain.fetchval(sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """Run the block in one IMMEDIATE transaction; roll back if it raises."""
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._plain
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def close(self) -> None:
+        async with self._lock:
+            await self._conn.close()
+
+
+class _PgConn:
+    """Statements on one asyncpg connection."""
+
+    dialect = "postgresql"
+
+    def __init__(self, conn: asyncpg.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status = await self._conn.execute(sql, *args)
+        return _rowcount(status)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self._conn.fetch(sql, *args)]
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        row = await self._conn.fetchrow(sql, *args)
+        return None if row is None else dict(row)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        return await self._conn.fetchval(sql, *args)
+
+
+def _rowcount(status: str) -> int:
+    # asyncpg returns the command tag, e.g. "UPDATE 3" or "INSERT 0 1".
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+class PostgresDatabase:
+    """PostgreSQL through an asyncpg pool."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    @classmethod
+    async def open(
+        cls, dsn: str, *, server_settings: Mapping[str, str] | None = None
+    ) -> PostgresDatabase:
+        """Connect a small pool to `dsn`."""
+        pool = await asyncpg.create_pool(
+            dsn, min_size=1, max_size=10, server_settings=dict(server_settings or {})
+        )
+        return cls(pool)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._pool.acquire() as conn:
+            return await _PgConn(conn).execute(sql, *args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _PgConn(conn).fetch(sql, *args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        async with self._pool.acquire() as conn:
+            return await _PgConn(conn).fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with self._pool.acquire() as conn:
+            return await _PgConn(conn).fetchval(sql, *args)
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Connection]:
+        """Run the block in one transaction on one pooled connection."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgConn(conn)
+
+    async def close(self) -> None:
+        await self._pool.close()
+
+
+async def open_database(
+    url: str, *, server_settings: Mapping[str, str] | None = None
+) -> SqliteDatabase | PostgresDatabase:
+    """Open the database that `url` (SPEC `DATABASE_URL`) names."""
+    if url.startswith("sqlite:///"):
+        return await SqliteDatabase.open(url.removeprefix("sqlite:///"))
+    if url.startswith(("postgresql://", "postgres://")):
+        return await PostgresDatabase.open(url, server_settings=server_settings)
+    raise ValueError("DATABASE_URL must start with sqlite:/// or postgresql://")
+
+
+def split_statements(script: str) -> Sequence[str]:
+    """Split a migration file into statements at semicolons that end a line."""
+    statements, current = [], []
+    for line in script.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("--") or not stripped:
+            continue
+        current.append(line)
+        if stripped.endswith(";"):
+            statements.append("\n".join(current).rstrip().rstrip(";"))
+            current = []
+    if current:
+        statements.append("\n".join(current))
+    return statements

@@ -1,0 +1,104 @@
+"""Settings: defaults, fail-fast errors naming the variable, secrets never shown."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.settings import Secret, Settings, SettingsError
+
+BASE = {"DISCORD_TOKEN": "discord-secret-token-value", "KIE_API_KEY": "kie-secret-key-value"}
+
+
+def test_defaults_match_spec() -> None:
+    """Every optional variable takes SPEC's default."""
+    s = Settings.from_env(BASE)
+    assert s.database_url == "sqlite:///data/imagine.db"
+    assert s.kie_api_base_url == "https://api.kie.ai"
+    assert s.kie_result_hosts == ("aiquickdraw.com", "redpandaai.co")
+    assert s.public_base_url is None
+    assert s.kie_webhook_hmac_key is None
+    assert (s.web_host, s.web_port) == ("0.0.0.0", 8080)
+    assert s.discord_api_base_url == "https://discord.com/api/v10"
+    assert s.discord_gateway_url.startswith("wss://gateway.discord.gg")
+    assert s.dev_guild_id is None
+    assert s.max_jobs_per_member == 2
+    assert s.log_level == "INFO"
+
+
+def test_every_variable_is_read() -> None:
+    """Each variable in SPEC's table changes the setting it names."""
+    env = {
+        **BASE,
+        "DATABASE_URL": "postgresql://u@h/db",
+        "KIE_API_BASE_URL": "http://127.0.0.1:9000/",
+        "KIE_RESULT_HOSTS": "Example.com, .cdn.test",
+        "PUBLIC_BASE_URL": "https://bot.example.com",
+        "KIE_WEBHOOK_HMAC_KEY": "hmac-key-123",
+        "WEB_HOST": "127.0.0.1",
+        "WEB_PORT": "9999",
+        "DISCORD_API_BASE_URL": "http://127.0.0.1:1/api/v10",
+        "DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gateway",
+        "DEV_GUILD_ID": "123456789012345678",
+        "MAX_JOBS_PER_MEMBER": "5",
+        "LOG_LEVEL": "debug",
+    }
+    s = Settings.from_env(env)
+    assert s.database_url == "postgresql://u@h/db"
+    assert s.kie_api_base_url == "http://127.0.0.1:9000"
+    assert s.kie_result_hosts == ("example.com", "cdn.test")
+    assert s.public_base_url == "https://bot.example.com"
+    assert s.kie_webhook_hmac_key == Secret("hmac-key-123")
+    assert (s.web_host, s.web_port) == ("127.0.0.1", 9999)
+    assert s.discord_api_base_url == "http://127.0.0.1:1/api/v10"
+    assert s.discord_gateway_url == "ws://127.0.0.1:1/gateway"
+    assert s.dev_guild_id == 123456789012345678
+    assert s.max_jobs_per_member == 5
+    assert s.log_level == "DEBUG"
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DISCORD_TOKEN", None),
+        ("KIE_API_KEY", None),
+        ("DISCORD_TOKEN", "   "),
+        ("DATABASE_URL", "mysql://x"),
+        ("KIE_API_BASE_URL", "api.kie.ai"),
+        ("PUBLIC_BASE_URL", "ftp://x"),
+        ("WEB_PORT", "http"),
+        ("WEB_PORT", "70000"),
+        ("DISCORD_GATEWAY_URL", "http://x"),
+        ("DEV_GUILD_ID", "abc"),
+        ("MAX_JOBS_PER_MEMBER", "0"),
+        ("LOG_LEVEL", "LOUD"),
+        ("KIE_RESULT_HOSTS", " , "),
+        ("KIE_RESULT_HOSTS", "http://x.com/"),
+    ],
+)
+def test_bad_value_names_the_variable(name: str, value: str | None) -> None:
+    """A missing or malformed value raises one error naming the variable."""
+    env = dict(BASE)
+    if value is None:
+        del env[name]
+    else:
+        env[name] = value
+    with pytest.raises(SettingsError, match=f"^{name} "):
+        Settings.from_env(env)
+
+
+def test_secrets_never_shown() -> None:
+    """repr/str of settings and of errors never contain a secret."""
+    s = Settings.from_env({**BASE, "KIE_WEBHOOK_HMAC_KEY": "hmac-secret-value"})
+    text = repr(s) + str(s)
+    for secret in (*BASE.values(), "hmac-secret-value"):
+        assert secret not in text
+    assert s.kie_api_key is not None and s.kie_api_key.reveal() == BASE["KIE_API_KEY"]
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env({**BASE, "KIE_API_KEY": "has space-secret"})
+    assert "space-secret" not in str(err.value)
+
+
+def test_migrate_needs_no_secrets() -> None:
+    """`required=()` lets migrate run with only the database configured."""
+    s = Settings.from_env({}, required=())
+    assert s.discord_token is None and s.kie_api_key is None
