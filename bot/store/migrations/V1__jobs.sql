@@ -32,6 +32,8 @@ CREATE TABLE jobs (
     finished_at            DOUBLE PRECISION,
     next_check_at          DOUBLE PRECISION,
     result_urls            TEXT,
+    parts_delivered        INTEGER NOT NULL DEFAULT 0,
+    delivered_via          TEXT,
     images_delivered       INTEGER,
     credits_consumed       DOUBLE PRECISION,
     cost_time              DOUBLE PRECISION,

@@ -1,0 +1,116 @@
+"""The Discord process: a commands.Bot wired with injected resources."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from typing import TYPE_CHECKING, Any
+
+import aiohttp
+import discord
+import yarl
+from discord.ext import commands
+
+from bot.settings import Settings
+from bot.store.database import Database
+from bot.tree import ImagineTree
+
+if TYPE_CHECKING:
+    from bot.jobs.engine import JobEngine, QuotaLedger
+    from bot.kie import KieClient
+
+__all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
+
+log = logging.getLogger(__name__)
+
+COGS = ("cogs.imagine",)
+
+
+def point_discord_py_at(api_base_url: str, gateway_url: str) -> None:
+    """Send discord.py's REST calls and gateway connection to the configured URLs.
+
+    discord.py reads `Route.BASE` when each request is built and `DEFAULT_GATEWAY` when it
+    connects; both are class attributes, so this works for a REST proxy or a local stand-in.
+    """
+    discord.http.Route.BASE = api_base_url.rstrip("/")
+    discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(gateway_url)
+
+
+class ImagineBot(commands.Bot):
+    """The bot: holds the shared session, database, kie client and job engine."""
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        http_session: aiohttp.ClientSession,
+        db: Database,
+        kie: KieClient,
+        quota_ledger: QuotaLedger | None = None,
+        interaction_lifetime: float = 15 * 60.0,
+        shutdown_grace: float = 20.0,
+        **options: Any,
+    ) -> None:
+        # Interactions carry the member, their roles and permissions; the guilds intent
+        # keeps roles and channels cached. No privileged intent is needed.
+        intents = discord.Intents.none()
+        intents.guilds = True
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=ImagineTree,
+            help_command=None,
+            allowed_mentions=discord.AllowedMentions.none(),
+            **options,
+        )
+        self.settings = settings
+        self.http_session = http_session
+        self.db = db
+        self.kie = kie
+        self.quota_ledger = quota_ledger
+        # Discord's interaction tokens live 15 minutes; tests shorten it with their stand-in.
+        self.interaction_lifetime = interaction_lifetime
+        # How long a shutdown lets deliveries under way finish.
+        self.shutdown_grace = shutdown_grace
+        self.engine: JobEngine | None = None
+        self.accepting_commands = True
+        point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)
+
+    async def setup_hook(self) -> None:
+        for extension in COGS:
+            await self.load_extension(extension)
+        await self.sync_commands_if_changed()
+
+    def command_payload(self) -> list[dict[str, Any]]:
+        """Return the command definitions a sync would send, in a stable order."""
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        if guild is not None:
+            self.tree.copy_global_to(guild=guild)
+        commands_ = self.tree.get_commands(guild=guild)
+        return sorted((c.to_dict(self.tree) for c in commands_), key=lambda c: c["name"])
+
+    async def sync_commands_if_changed(self) -> bool:
+        """Sync the command tree only when it differs from the last sync; return if it synced.
+
+        Discord allows 200 command creates a day per guild; syncing on every restart of a
+        crash-looping bot would spend them, so the hash of the last synced tree is kept in
+        the database, keyed by application and scope.
+        """
+        payload = self.command_payload()
+        digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+        scope = f"guild:{self.settings.dev_guild_id}" if self.settings.dev_guild_id else "global"
+        key = f"command_sync:{self.application_id}:{scope}"
+        if await self.db.fetchval("SELECT value FROM bot_state WHERE key = $1", key) == digest:
+            log.info("commands unchanged since the last sync (%s); not syncing", scope)
+            return False
+        guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
+        await self.tree.sync(guild=guild)
+        await self.db.execute(
+            "INSERT INTO bot_state (key, value) VALUES ($1, $2)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            key,
+            digest,
+        )
+        log.info("synced %d commands (%s)", len(payload), scope)
+        return True

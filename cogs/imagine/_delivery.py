@@ -1,0 +1,167 @@
+"""The Discord side of delivery: progress, results, failures, through the interaction or
+the channel.
+
+Everything is rebuilt from the job row (a partial webhook from the stored interaction
+token), so it works the same after a restart. The interaction token lives 15 minutes; after
+that, results go out as channel messages that mention the requester.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.jobs.delivery import Progress, ResultPart
+from bot.jobs.models import Job
+from cogs.imagine._embeds import cancelled_embed, failure_embed, progress_embed, result_embed
+from cogs.imagine._progress import EditPacer
+from cogs.imagine._views import progress_view, result_view
+
+if TYPE_CHECKING:
+    from bot.imagine_bot import ImagineBot
+
+__all__ = ["INTERACTION_LIFETIME", "DiscordDelivery"]
+
+log = logging.getLogger(__name__)
+
+INTERACTION_LIFETIME = 15 * 60.0
+# Don't start a webhook call in the token's last seconds: an upload can take a while.
+TOKEN_MARGIN = 30.0
+DEFAULT_GUILD_UPLOAD_LIMIT = 10 * 1024 * 1024
+# Discord's answers meaning "this interaction token no longer works".
+TOKEN_GONE_CODES = {50027, 10015, 10062}
+
+
+class DiscordDelivery:
+    """Implements bot.jobs.delivery.Delivery for Discord."""
+
+    def __init__(
+        self, bot: ImagineBot, *, interaction_lifetime: float = INTERACTION_LIFETIME
+    ) -> None:
+        self.bot = bot
+        self.interaction_lifetime = interaction_lifetime
+        self.pacer = EditPacer()
+
+    def _token_alive(self, job: Job, *, margin: float = TOKEN_MARGIN) -> bool:
+        ref = job.interaction
+        return ref is not None and time.time() < ref.expires_at(self.interaction_lifetime) - margin
+
+    def _webhook(self, job: Job) -> discord.Webhook:
+        ref = job.interaction
+        assert ref is not None
+        return discord.Webhook.partial(ref.application_id, ref.token, client=self.bot)
+
+    def _allowed(self, job: Job) -> discord.AllowedMentions:
+        # Echoed prompts must never ping anyone: only the requester may be mentioned.
+        return discord.AllowedMentions(
+            everyone=False, roles=False, users=[discord.Object(job.user_id)], replied_user=False
+        )
+
+    async def upload_limit(self, job: Job) -> int:
+        """Return the per-message upload limit for the route the result will take."""
+        if self._token_alive(job, margin=TOKEN_MARGIN + 60):
+            assert job.interaction is not None
+            return job.interaction.attachment_size_limit
+        guild = self.bot.get_guild(job.guild_id)
+        return guild.filesize_limit if guild is not None else DEFAULT_GUILD_UPLOAD_LIMIT
+
+    async def _edit_original(self, job: Job, **fields: Any) -> None:
+        if not self._token_alive(job, margin=0):
+            return
+        try:
+            # "@original" addresses the interaction's first response, like
+            # Interaction.edit_original_response, which needs a live Interaction object.
+            await self._webhook(job).edit_message("@original", **fields)  # type: ignore[call-overload]
+        except discord.HTTPException as exc:
+            if exc.code not in TOKEN_GONE_CODES:
+                raise
+
+    async def progress(self, job: Job, progress: Progress) -> None:
+        """Queue an edit of the requester's progress message (paced, newest wins)."""
+        embed = progress_embed(job, progress)
+
+        async def edit() -> None:
+            await self._edit_original(job, embed=embed, view=progress_view(job.id))
+
+        self.pacer.submit(job.id, edit)
+
+    async def post_result(self, job: Job, part: ResultPart) -> str:
+        """Post one part of the result, by the interaction while it lives, else the channel."""
+        self.pacer.forget(job.id)
+        took = None
+        if job.kie_finished_at and job.submitted_at:
+            took = job.kie_finished_at - job.submitted_at
+        files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in part.attachments]
+        fields: dict[str, Any] = {
+            "content": f"<@{job.user_id}>",
+            "embed": result_embed(job, part, took=took),
+            "files": files,
+            "view": result_view(job.id, last_part=part.index == part.count - 1),
+            "allowed_mentions": self._allowed(job),
+        }
+        if part.index == 0:
+            await self._finish_progress(job, "Done — your images are below.")
+        if self._token_alive(job):
+            try:
+                await self._webhook(job).send(wait=True, **fields)
+                return "interaction"
+            except discord.HTTPException as exc:
+                if exc.code not in TOKEN_GONE_CODES:
+                    self._explain_refusal(exc)
+                    raise
+                for f in files:
+                    f.reset()
+        channel = await self._channel(job)
+        try:
+            await channel.send(**fields)
+        except discord.Forbidden as exc:
+            raise UserFacingError(
+                "I can't post in that channel (missing Send Messages or Attach Files)."
+            ) from exc
+        except discord.HTTPException as exc:
+            self._explain_refusal(exc)
+            raise
+        return "channel"
+
+    @staticmethod
+    def _explain_refusal(exc: discord.HTTPException) -> None:
+        if exc.status == 413 or exc.code == 40005:
+            raise UserFacingError(
+                "Discord refused the upload as too large even after shrinking it."
+            ) from exc
+
+    async def _channel(self, job: Job) -> discord.abc.Messageable:
+        channel = self.bot.get_channel(job.channel_id)
+        if channel is None:
+            channel = await self.bot.fetch_channel(job.channel_id)
+        assert isinstance(channel, discord.abc.Messageable)
+        return channel
+
+    async def _finish_progress(self, job: Job, text: str) -> None:
+        embed = discord.Embed(description=text, colour=discord.Colour.green())
+        try:
+            await self._edit_original(job, embed=embed, view=None)
+        except discord.HTTPException as exc:
+            log.debug("job %s: progress message not closed: %s", job.id, exc)
+
+    async def failed(self, job: Job, message: str) -> None:
+        """Tell the requester; after the token expired, in the channel with a mention."""
+        self.pacer.forget(job.id)
+        embed = failure_embed(job, message)
+        if self._token_alive(job, margin=0):
+            await self._edit_original(job, embed=embed, view=None)
+            return
+        channel = await self._channel(job)
+        await channel.send(
+            content=f"<@{job.user_id}>", embed=embed, allowed_mentions=self._allowed(job)
+        )
+
+    async def cancelled(self, job: Job) -> None:
+        """Replace the progress message with a cancellation note."""
+        self.pacer.forget(job.id)
+        await self._edit_original(job, embed=cancelled_embed(job), view=None)

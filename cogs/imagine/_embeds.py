@@ -1,0 +1,123 @@
+"""Pure builders for the embeds /imagine shows (no I/O)."""
+
+from __future__ import annotations
+
+import discord
+
+from bot.jobs.delivery import Progress, ResultPart
+from bot.jobs.models import Job, JobState
+from bot.kie import ImageSize
+
+__all__ = [
+    "SIZE_NAMES",
+    "cancelled_embed",
+    "failure_embed",
+    "progress_embed",
+    "result_embed",
+    "truncate",
+]
+
+SIZE_NAMES: dict[ImageSize, str] = {
+    ImageSize.SQUARE: "Square",
+    ImageSize.SQUARE_HD: "Square HD",
+    ImageSize.PORTRAIT_4_3: "Portrait 3:4",
+    ImageSize.PORTRAIT_3_2: "Portrait 2:3",
+    ImageSize.PORTRAIT_16_9: "Portrait 9:16",
+    ImageSize.LANDSCAPE_4_3: "Landscape 4:3",
+    ImageSize.LANDSCAPE_3_2: "Landscape 3:2",
+    ImageSize.LANDSCAPE_16_9: "Landscape 16:9",
+    ImageSize.LANDSCAPE_21_9: "Landscape 21:9",
+}
+
+COLOUR_WORKING = discord.Colour.blurple()
+COLOUR_DONE = discord.Colour.green()
+COLOUR_FAILED = discord.Colour.red()
+COLOUR_CANCELLED = discord.Colour.light_grey()
+
+_KIE_STATES = {
+    "waiting": "Accepted by kie.ai, waiting to start",
+    "queuing": "In kie.ai's queue",
+    "generating": "Generating",
+}
+
+
+def truncate(text: str, limit: int) -> str:
+    """Cut text to `limit` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _quote(prompt: str, limit: int) -> str:
+    return truncate(prompt, limit)
+
+
+def _status(job: Job, progress: Progress) -> str:
+    if job.state is JobState.QUEUED:
+        if progress.queue_position:
+            return f"Waiting in line — position **{progress.queue_position}**"
+        return "Waiting in line"
+    if job.state is JobState.SUBMITTING:
+        return "Sending to kie.ai"
+    if job.state is JobState.RUNNING:
+        return _KIE_STATES.get(job.kie_state or "", "Working")
+    if job.state is JobState.DELIVERING:
+        return "Downloading and posting the images"
+    return job.state.value.title()
+
+
+def progress_embed(job: Job, progress: Progress) -> discord.Embed:
+    """Return the embed showing a job in progress."""
+    embed = discord.Embed(
+        title="Imagining…", description=_quote(job.options.prompt, 1000), colour=COLOUR_WORKING
+    )
+    embed.add_field(name="Status", value=_status(job, progress), inline=False)
+    embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>")
+    if progress.eta and job.state in (JobState.RUNNING, JobState.SUBMITTING):
+        embed.add_field(name="Expected", value=f"<t:{int(progress.eta)}:R>")
+    embed.set_footer(text=_options_line(job))
+    return embed
+
+
+def _options_line(job: Job) -> str:
+    o = job.options
+    seed = "random" if o.seed is None else str(o.seed)
+    return f"{SIZE_NAMES[o.size]} · {o.resolution.value} · {o.images} image(s) · seed {seed}"
+
+
+def result_embed(job: Job, part: ResultPart, *, took: float | None) -> discord.Embed:
+    """Return the embed posted with (one part of) a job's images."""
+    title = "Imagined" if part.count == 1 else f"Imagined — part {part.index + 1} of {part.count}"
+    embed = discord.Embed(
+        title=title, description=_quote(job.options.prompt, 4000), colour=COLOUR_DONE
+    )
+    o = job.options
+    embed.add_field(name="Size", value=SIZE_NAMES[o.size])
+    embed.add_field(name="Resolution", value=o.resolution.value)
+    embed.add_field(name="Seed", value="random" if o.seed is None else str(o.seed))
+    if job.credits_consumed is not None:
+        embed.add_field(name="Credits", value=f"{job.credits_consumed:g}")
+    if took is not None:
+        embed.add_field(name="Time", value=f"{took:.0f} s")
+    if part.originals:
+        links = " ".join(f"[#{n}]({url})" for n, url in sorted(part.originals.items()))
+        embed.add_field(
+            name="Full resolution (shrunk to fit Discord)",
+            value=truncate(links, 1024),
+            inline=False,
+        )
+    return embed
+
+
+def failure_embed(job: Job, message: str) -> discord.Embed:
+    """Return the embed telling the requester why a job failed."""
+    embed = discord.Embed(title="Couldn't imagine that", description=message, colour=COLOUR_FAILED)
+    embed.add_field(name="Prompt", value=_quote(job.options.prompt, 1000), inline=False)
+    return embed
+
+
+def cancelled_embed(job: Job) -> discord.Embed:
+    """Return the embed for a cancelled job."""
+    embed = discord.Embed(
+        title="Cancelled", description="Nothing was charged to your quota.", colour=COLOUR_CANCELLED
+    )
+    embed.add_field(name="Prompt", value=_quote(job.options.prompt, 1000), inline=False)
+    return embed

@@ -1,0 +1,144 @@
+"""Buttons and the remix modal. Buttons are DynamicItems: their custom_id carries the job id,
+so they keep working after a restart without any view being re-registered per message."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Any
+
+import discord
+
+from bot.errors import UserFacingError
+from bot.tree import send_ephemeral
+
+if TYPE_CHECKING:
+    from cogs.imagine._cog import Imagine
+
+__all__ = [
+    "CancelButton",
+    "DeleteButton",
+    "RemixButton",
+    "RemixModal",
+    "RerollButton",
+    "progress_view",
+    "result_view",
+]
+
+_JOB = r"(?P<job>[0-9a-f]{32})"
+# Discord caps a text input's value at 4000 characters.
+MODAL_PROMPT_MAX = 4000
+
+
+def _cog(interaction: discord.Interaction[Any]) -> Imagine:
+    from cogs.imagine._cog import Imagine  # the cog imports this module
+
+    cog = interaction.client.get_cog("Imagine")
+    if not isinstance(cog, Imagine):
+        raise UserFacingError("Image generation is not available right now.")
+    return cog
+
+
+class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"imagine:x:" + _JOB):
+    action = "x"
+    label = ""
+    style = discord.ButtonStyle.secondary
+    emoji: str | None = None
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(
+            discord.ui.Button(
+                label=self.label,
+                style=self.style,
+                emoji=self.emoji,
+                custom_id=f"imagine:{self.action}:{job_id}",
+            )
+        )
+        self.job_id = job_id
+
+    @classmethod
+    async def from_custom_id(
+        cls,
+        interaction: discord.Interaction[Any],
+        item: discord.ui.Item[Any],
+        match: re.Match[str],
+    ) -> _JobButton:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await self.run(interaction)
+        except UserFacingError as exc:
+            await send_ephemeral(interaction, exc.message)
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        raise NotImplementedError
+
+
+class CancelButton(_JobButton, template=r"imagine:cancel:" + _JOB):
+    action, label, style = "cancel", "Cancel", discord.ButtonStyle.danger
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).cancel(interaction, self.job_id)
+
+
+class RerollButton(_JobButton, template=r"imagine:reroll:" + _JOB):
+    action, label, style, emoji = "reroll", "Reroll", discord.ButtonStyle.primary, "🎲"
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).reroll(interaction, self.job_id)
+
+
+class RemixButton(_JobButton, template=r"imagine:remix:" + _JOB):
+    action, label, style, emoji = "remix", "Remix", discord.ButtonStyle.secondary, "✏️"
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).open_remix(interaction, self.job_id)
+
+
+class DeleteButton(_JobButton, template=r"imagine:delete:" + _JOB):
+    action, label, style, emoji = "delete", "Delete", discord.ButtonStyle.secondary, "🗑️"
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await _cog(interaction).delete(interaction, self.job_id)
+
+
+class RemixModal(discord.ui.Modal, title="Remix"):
+    """Edit the prompt of an earlier job and generate again."""
+
+    prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
+        label="Prompt",
+        style=discord.TextStyle.paragraph,
+        min_length=1,
+        max_length=MODAL_PROMPT_MAX,
+    )
+
+    def __init__(self, job_id: str, prompt: str) -> None:
+        super().__init__(custom_id=f"imagine:remix-modal:{job_id}", timeout=600)
+        self.job_id = job_id
+        self.prompt.default = prompt[:MODAL_PROMPT_MAX]
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        try:
+            await _cog(interaction).remix(interaction, self.job_id, self.prompt.value)
+        except UserFacingError as exc:
+            await send_ephemeral(interaction, exc.message)
+
+
+def progress_view(job_id: str) -> discord.ui.View:
+    """Return the Cancel button shown while a job runs."""
+    view = discord.ui.View(timeout=None)
+    view.add_item(CancelButton(job_id))
+    return view
+
+
+def result_view(job_id: str, *, last_part: bool) -> discord.ui.View:
+    """Return Reroll/Remix/Delete for the last part of a result, Delete alone for others."""
+    view = discord.ui.View(timeout=None)
+    if last_part:
+        view.add_item(RerollButton(job_id))
+        view.add_item(RemixButton(job_id))
+    view.add_item(DeleteButton(job_id))
+    return view
+
+
+DYNAMIC_ITEMS = (CancelButton, RerollButton, RemixButton, DeleteButton)
