@@ -67,10 +67,10 @@ async def test_transaction_rolls_back_on_error(db: Database) -> None:
 
 async def test_parameters_are_numbered_on_both_backends(db: Database) -> None:
     """$n parameters may repeat and come in any order on both backends."""
-    await db.execute(
-        "INSERT INTO bot_state (key, value) VALUES ($2, $1)", "value-1", "key-1"
+    await db.execute("INSERT INTO bot_state (key, value) VALUES ($2, $1)", "value-1", "key-1")
+    row = await db.fetchrow(
+        "SELECT key, value FROM bot_state WHERE key = $1 OR value = $1", "key-1"
     )
-    row = await db.fetchrow("SELECT key, value FROM bot_state WHERE key = $1 OR value = $1", "key-1")
     assert row == {"key": "key-1", "value": "value-1"}
     assert await db.execute("UPDATE bot_state SET value = $1", "x") == 1
 
