@@ -1,0 +1,206 @@
+"""Download kie.ai result images safely: allowed hosts only, capped in size and time.
+
+Nothing here trusts the server: every redirect hop is re-checked against the allow-list, the
+body is capped while it streams, and the bytes must decode as an image before anyone uploads
+them. URLs in logs and errors are redacted because result URLs may be signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import aiohttp
+from yarl import URL
+
+from bot.images.errors import DownloadFailed, ImageDownloadError, TooLarge
+from bot.images.probe import DEFAULT_MAX_PIXELS, probe_image
+from bot.images.urls import check_url, redact_url
+
+__all__ = [
+    "DEFAULT_CONCURRENCY",
+    "DEFAULT_MAX_BYTES",
+    "DEFAULT_TIMEOUT",
+    "MAX_REDIRECTS",
+    "DownloadedImage",
+    "download_all",
+    "download_image",
+]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_BYTES = 40 * 1024 * 1024
+DEFAULT_TIMEOUT = 60.0
+DEFAULT_CONCURRENCY = 3
+MAX_REDIRECTS = 5
+_CHUNK_SIZE = 64 * 1024
+_REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
+
+
+@dataclass(frozen=True, repr=False)
+class DownloadedImage:
+    """A verified image: the bytes exactly as served, plus what Pillow read from them."""
+
+    # As requested, query included: it is the link to the original. Log redact_url(url).
+    url: str
+    data: bytes
+    format: str
+    width: int
+    height: int
+    # Taken from the bytes, not from the server's header, which may be wrong or generic.
+    content_type: str
+
+    @property
+    def size(self) -> int:
+        """Return the size of the image in bytes."""
+        return len(self.data)
+
+    def __repr__(self) -> str:
+        """Show the redacted URL and the shape, never the bytes or a signed query."""
+        return (
+            f"DownloadedImage(url={redact_url(self.url)!r}, format={self.format!r}, "
+            f"{self.width}x{self.height}, {self.size} bytes)"
+        )
+
+
+async def download_image(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    allowed_hosts: Sequence[str],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    # A per-image deadline: download_all applies it to each image, which a caller's
+    # asyncio.timeout around the whole batch could not do.
+    timeout: float = DEFAULT_TIMEOUT,
+    user_agent: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+) -> DownloadedImage:
+    """Fetch one image from an allowed host and check that it really is an image."""
+    target = check_url(url, allowed_hosts)
+    safe = redact_url(target)
+    try:
+        # One deadline for every hop and the whole body, whatever the session's own timeouts.
+        async with asyncio.timeout(timeout):
+            data = await _fetch(session, target, allowed_hosts, max_bytes, user_agent)
+    except TimeoutError:
+        raise DownloadFailed(f"{safe}: timed out after {timeout:g} s", url=safe) from None
+    except aiohttp.ClientError as exc:
+        # `from None`: aiohttp's messages may quote the full URL, query string included.
+        raise DownloadFailed(f"{safe}: request failed ({type(exc).__name__})", url=safe) from None
+    info = await asyncio.to_thread(probe_image, data, url=safe, max_pixels=max_pixels)
+    log.debug(
+        "Downloaded %s: %s %dx%d, %d bytes", safe, info.format, info.width, info.height, len(data)
+    )
+    return DownloadedImage(
+        url=url,
+        data=data,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        content_type=info.content_type,
+    )
+
+
+async def download_all(
+    session: aiohttp.ClientSession,
+    urls: Sequence[str],
+    *,
+    allowed_hosts: Sequence[str],
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    timeout: float = DEFAULT_TIMEOUT,
+    user_agent: str,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    concurrency: int = DEFAULT_CONCURRENCY,
+) -> list[DownloadedImage | ImageDownloadError]:
+    """Download `urls` a few at a time; return each image or its error, in input order."""
+    if concurrency < 1:
+        raise ValueError("concurrency must be at least 1")
+    # A few at once is faster than one by one without hammering the CDN or holding
+    # six 40 MiB bodies in memory together.
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(index: int, url: str) -> DownloadedImage | ImageDownloadError:
+        async with gate:
+            try:
+                return await download_image(
+                    session,
+                    url,
+                    allowed_hosts=allowed_hosts,
+                    max_bytes=max_bytes,
+                    timeout=timeout,
+                    user_agent=user_agent,
+                    max_pixels=max_pixels,
+                )
+            except ImageDownloadError as exc:
+                # One bad image must not cost the requester the others.
+                log.warning("Image %d of %d not downloaded: %s", index + 1, len(urls), exc)
+                return exc
+
+    # A TaskGroup, unlike gather, cancels the siblings if a real bug escapes one download.
+    async with asyncio.TaskGroup() as group:
+        tasks = [group.create_task(one(index, url)) for index, url in enumerate(urls)]
+    return [task.result() for task in tasks]
+
+
+async def _fetch(
+    session: aiohttp.ClientSession,
+    url: URL,
+    allowed_hosts: Sequence[str],
+    max_bytes: int,
+    user_agent: str,
+) -> bytes:
+    """GET `url`, following a few redirects that stay on allowed hosts, and return the body."""
+    headers = {
+        "User-Agent": user_agent,
+        "Accept": "image/webp,image/png,image/jpeg;q=0.9,*/*;q=0.1",
+        # Ask for the body as stored, so Content-Length is the real size the cap applies to.
+        "Accept-Encoding": "identity",
+    }
+    for _hop in range(MAX_REDIRECTS + 1):
+        safe = redact_url(url)
+        # Redirects are followed by hand: aiohttp's own following would reach a foreign host
+        # before we could object.
+        async with session.get(
+            url, headers=headers, allow_redirects=False, raise_for_status=False
+        ) as response:
+            if response.status in _REDIRECT_STATUSES:
+                # Every hop is checked again: an allowed CDN may still point anywhere.
+                url = check_url(_redirect_target(url, response), allowed_hosts)
+                log.debug("Following redirect from %s to %s", safe, redact_url(url))
+                continue
+            if response.status != 200:
+                raise DownloadFailed(f"{safe}: HTTP {response.status}", url=safe)
+            return await _read_capped(response, max_bytes, safe)
+    safe = redact_url(url)
+    raise DownloadFailed(f"{safe}: more than {MAX_REDIRECTS} redirects", url=safe)
+
+
+def _redirect_target(current: URL, response: aiohttp.ClientResponse) -> URL:
+    """Return where a redirect points, resolved against `current`; the caller re-checks it."""
+    safe = redact_url(current)
+    location = response.headers.get("Location")
+    if not location:
+        raise DownloadFailed(f"{safe}: redirect without a Location", url=safe)
+    try:
+        return current.join(URL(location))
+    except ValueError:
+        raise DownloadFailed(f"{safe}: redirect to an invalid URL", url=safe) from None
+
+
+async def _read_capped(response: aiohttp.ClientResponse, max_bytes: int, safe: str) -> bytes:
+    """Read the body, giving up as soon as it is (or claims to be) over `max_bytes`."""
+    declared = response.content_length
+    if declared is not None and declared > max_bytes:
+        raise TooLarge(f"{safe}: announces {declared} bytes, over the {max_bytes} cap", url=safe)
+    buffer = io.BytesIO()
+    received = 0
+    async for chunk in response.content.iter_chunked(_CHUNK_SIZE):
+        received += len(chunk)
+        if received > max_bytes:
+            raise TooLarge(f"{safe}: body exceeds the {max_bytes} byte cap", url=safe)
+        buffer.write(chunk)
+    # getvalue() hands over BytesIO's buffer without a second full-size copy.
+    return buffer.getvalue()

@@ -1,0 +1,58 @@
+"""Real test pictures made with Pillow, plus a shortcut to wrap them as downloads."""
+
+from __future__ import annotations
+
+import io
+import random
+
+from PIL import Image
+
+from bot.images.download import DownloadedImage
+from bot.images.probe import probe_image
+
+MIB = 1024 * 1024
+
+
+def noise_image(width: int, height: int, *, seed: int, grain: int = 1) -> Image.Image:
+    """Make colour noise; `grain` > 1 blurs it into blobs so it compresses somewhat better."""
+    rnd = random.Random(seed)
+    small_w, small_h = max(1, width // grain), max(1, height // grain)
+    small = Image.frombytes("RGB", (small_w, small_h), rnd.randbytes(small_w * small_h * 3))
+    if (small_w, small_h) == (width, height):
+        return small
+    return small.resize((width, height), Image.Resampling.BILINEAR)
+
+
+def gradient_image(width: int, height: int) -> Image.Image:
+    """Make a smooth gradient: huge as PNG of noise-free pixels, tiny as WebP."""
+    ramp = Image.linear_gradient("L")
+    across = ramp.transpose(Image.Transpose.ROTATE_90)
+    bands = [band.resize((width, height)) for band in (ramp, across, ramp)]
+    return Image.merge("RGB", bands)
+
+
+def encode(image: Image.Image, image_format: str, **options: object) -> bytes:
+    """Encode `image` to bytes in `image_format`."""
+    out = io.BytesIO()
+    image.save(out, image_format, **options)
+    return out.getvalue()
+
+
+def noise_jpeg(width: int, height: int, *, seed: int, grain: int = 1, quality: int = 95) -> bytes:
+    """Make a noise JPEG, which JPEG cannot compress well."""
+    return encode(noise_image(width, height, seed=seed, grain=grain), "JPEG", quality=quality)
+
+
+def as_download(
+    data: bytes, url: str = "https://tempfile.aiquickdraw.com/p/x.jpg"
+) -> DownloadedImage:
+    """Wrap image bytes as if they had just been downloaded and probed."""
+    info = probe_image(data)
+    return DownloadedImage(
+        url=url,
+        data=data,
+        format=info.format,
+        width=info.width,
+        height=info.height,
+        content_type=info.content_type,
+    )
