@@ -50,6 +50,7 @@ class ImagineBot(commands.Bot):
         quota_ledger: QuotaLedger | None = None,
         interaction_lifetime: float = 15 * 60.0,
         shutdown_grace: float = 20.0,
+        engine_options: dict[str, Any] | None = None,
         **options: Any,
     ) -> None:
         # Interactions carry the member, their roles and permissions; the guilds intent
@@ -73,6 +74,8 @@ class ImagineBot(commands.Bot):
         self.interaction_lifetime = interaction_lifetime
         # How long a shutdown lets deliveries under way finish.
         self.shutdown_grace = shutdown_grace
+        # Overrides of EngineConfig fields (tests use sub-second kie timings).
+        self.engine_options = engine_options or {}
         self.engine: JobEngine | None = None
         self.accepting_commands = True
         point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)

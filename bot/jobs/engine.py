@@ -22,17 +22,17 @@ import time
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import aiohttp
 
 from bot.errors import UserFacingError
-from bot.images import DownloadedImage, download_all, plan_messages
+from bot.images import CannotFit, DownloadedImage, download_all, plan_messages
 from bot.jobs.delivery import Delivery, Progress, ResultPart
 from bot.jobs.models import UNFINISHED, InteractionRef, Job, JobOptions, JobState
 from bot.jobs.outcomes import message_for_error, message_for_failed_task
-from bot.jobs.polling import GIVE_UP_AFTER, PollPlan
+from bot.jobs.polling import DEFAULT_EXPECTED, GIVE_UP_AFTER, PollPlan
 from bot.jobs.prompt import prompt_for_kie
 from bot.jobs.queue import FairQueue
 from bot.kie import (
@@ -127,6 +127,8 @@ class EngineConfig:
     max_image_bytes: int = 40 * 1024 * 1024
     download_timeout: float = 60.0
     user_agent: str = "Mozilla/5.0"
+    # Expected kie durations by resolution, used until recent jobs tell us better.
+    default_expected: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EXPECTED))
 
 
 class JobEngine:
@@ -410,6 +412,7 @@ class JobEngine:
             resolution=job.options.resolution.value,
             images=job.options.images,
             callbacks=self.config.callback_base_url is not None,
+            default_expected=self.config.default_expected,
         )
 
     async def _watch(self, job: Job) -> None:
@@ -585,9 +588,18 @@ class JobEngine:
             )
             return
         limit = await self.delivery.upload_limit(job)
-        plan = await plan_messages(
-            images, limit_bytes=limit, spoiler=job.spoiler, stem=f"imagine_{job.id[:8]}"
-        )
+        try:
+            plan = await plan_messages(
+                images, limit_bytes=limit, spoiler=job.spoiler, stem=f"imagine_{job.id[:8]}"
+            )
+        except CannotFit:
+            await self._fail(
+                job.id,
+                "The images could not be made small enough for this server's upload limit. "
+                "Nothing was charged to your quota.",
+                code="too-large",
+            )
+            return
         for index in range(job.parts_delivered, len(plan)):
             attachments = tuple(plan[index])
             shrunk = {

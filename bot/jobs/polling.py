@@ -9,7 +9,7 @@ jobs finished, then back off as kie's docs recommend (every 5-10 s, 15-30 s afte
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["GIVE_UP_AFTER", "PollPlan"]
@@ -36,7 +36,13 @@ class PollPlan:
 
     @classmethod
     def from_history(
-        cls, durations: Sequence[float], *, resolution: str, images: int, callbacks: bool = False
+        cls,
+        durations: Sequence[float],
+        *,
+        resolution: str,
+        images: int,
+        callbacks: bool = False,
+        default_expected: Mapping[str, float] = DEFAULT_EXPECTED,
     ) -> PollPlan:
         """Plan from how long recent jobs of the same shape took."""
         recent = sorted(d for d in durations if 0 < d < GIVE_UP_AFTER)
@@ -46,11 +52,12 @@ class PollPlan:
             lo, hi = recent[cut], recent[len(recent) - 1 - cut]
             lo = min(lo, statistics.median(recent) - 0.5)
         else:
-            expected = DEFAULT_EXPECTED.get(resolution, 30.0) * (1 + 0.1 * (images - 1))
+            expected = default_expected.get(resolution, 30.0) * (1 + 0.1 * (images - 1))
             lo, hi = expected * 0.6, expected * 1.4
-        lo = max(lo - 0.5, 1.0)
+        # Half a second of slack each side, but never a window shorter than one interval.
+        lo = max(lo - 0.5, min(lo, 1.0))
         hi = max(hi + 0.5, lo)
-        interval = max(DENSE_INTERVAL, (hi - lo) / MAX_DENSE_POLLS)
+        interval = max(min(DENSE_INTERVAL, hi / 4), (hi - lo) / MAX_DENSE_POLLS)
         return cls(
             first_check=min(5.0, lo / 2),
             window_start=lo,

@@ -68,6 +68,7 @@ class Imagine(commands.Cog):
                     else None
                 ),
                 user_agent=DEFAULT_USER_AGENT,
+                **bot.engine_options,
             ),
         )
 
