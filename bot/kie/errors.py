@@ -1,0 +1,166 @@
+"""One error tree for everything the kie.ai client can raise.
+
+kie.ai reports errors in the body ``code`` of an HTTP 200 answer, and sometimes (or behind a
+proxy) as a real HTTP status. Both paths go through :func:`error_for_code`, so a caller catches
+the same class whichever way the code arrived.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bot.kie.models import CreateTaskRequest
+
+__all__ = [
+    "KieError",
+    "KieFeatureDisabled",
+    "KieGenerationFailed",
+    "KieInsufficientCredits",
+    "KieMaintenance",
+    "KieNotFound",
+    "KieOutcomeUnknown",
+    "KieRateLimited",
+    "KieRequestInvalid",
+    "KieServerError",
+    "KieSubKeyLimit",
+    "KieTaskNotFound",
+    "KieTransportError",
+    "KieUnauthorized",
+    "KieUnexpectedResponse",
+    "KieUpstreamTimeout",
+    "KieValidationError",
+    "error_for_code",
+]
+
+
+class KieError(Exception):
+    """Base of every kie.ai error; ``code`` is kie's code (or HTTP status), None if local."""
+
+    def __init__(self, code: int | None, message: str) -> None:
+        super().__init__(code, message)
+        self.code = code
+        self.message = message
+
+    def __str__(self) -> str:
+        """Render the code and message for logs and tracebacks."""
+        if self.code is None:
+            return self.message
+        return f"kie.ai error {self.code}: {self.message}"
+
+    def __repr__(self) -> str:
+        """Show the class, code and message."""
+        return f"{type(self).__name__}(code={self.code!r}, message={self.message!r})"
+
+
+class KieUnauthorized(KieError):
+    """401: the API key is missing, wrong or not allowed from this IP."""
+
+
+class KieInsufficientCredits(KieError):
+    """402: the account cannot pay for the request."""
+
+
+class KieNotFound(KieError):
+    """404: the endpoint or resource does not exist."""
+
+
+class KieUpstreamTimeout(KieError):
+    """408: kie's upstream returned nothing for over 10 minutes."""
+
+
+class KieValidationError(KieError):
+    """422 (and 400): kie refused the request's parameters."""
+
+
+class KieTaskNotFound(KieValidationError):
+    """422 "recordInfo is null": kie knows no task with this id."""
+
+
+class KieRateLimited(KieError):
+    """429: too many requests; the request was rejected, not queued."""
+
+    def __init__(self, code: int | None, message: str, *, retry_after: float | None = None):
+        super().__init__(code, message)
+        self.retry_after = retry_after
+
+
+class KieSubKeyLimit(KieError):
+    """433: this sub-key has used up its hourly, daily or total allowance."""
+
+
+class KieMaintenance(KieError):
+    """455: kie.ai is under maintenance."""
+
+
+class KieServerError(KieError):
+    """500 (and other 5xx without a dedicated class): kie had an internal error."""
+
+
+class KieGenerationFailed(KieError):
+    """501: the generation failed."""
+
+
+class KieFeatureDisabled(KieError):
+    """505: the feature is disabled for this account or model."""
+
+
+class KieUnexpectedResponse(KieError):
+    """An answer the client cannot read: not JSON, wrong shape, or a Cloudflare error page."""
+
+
+class KieTransportError(KieError):
+    """The connection failed or timed out on every attempt; no answer was read."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(None, message)
+
+
+class KieOutcomeUnknown(KieError):
+    """A createTask may or may not have made a task; it must be reconciled, never resent."""
+
+    def __init__(self, message: str, *, request: CreateTaskRequest) -> None:
+        super().__init__(None, message)
+        self.request = request
+
+
+class KieRequestInvalid(KieError):
+    """The request failed client-side validation; nothing was sent."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(None, message)
+        self.args = (field, message)
+        self.field = field
+
+    def __str__(self) -> str:
+        """Name the field and what is wrong with it."""
+        return f"{self.field}: {self.message}"
+
+
+_BY_CODE: dict[int, type[KieError]] = {
+    400: KieValidationError,
+    401: KieUnauthorized,
+    402: KieInsufficientCredits,
+    404: KieNotFound,
+    408: KieUpstreamTimeout,
+    422: KieValidationError,
+    429: KieRateLimited,
+    433: KieSubKeyLimit,
+    455: KieMaintenance,
+    500: KieServerError,
+    501: KieGenerationFailed,
+    505: KieFeatureDisabled,
+}
+
+
+def error_for_code(code: int, message: str, *, retry_after: float | None = None) -> KieError:
+    """Build the error for a kie code or HTTP status (the one mapping used everywhere)."""
+    cls = _BY_CODE.get(code)
+    if cls is None and 500 <= code <= 599:
+        # Gateways in front of kie answer 502/503/504; they behave like kie's own 500.
+        cls = KieServerError
+    if cls is KieRateLimited:
+        return KieRateLimited(code, message, retry_after=retry_after)
+    if cls is None:
+        return KieError(code, message)
+    return cls(code, message)
