@@ -107,6 +107,7 @@ class RemixModal(discord.ui.Modal, title="Remix"):
 
     prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
         label="Prompt",
+        custom_id="prompt",
         style=discord.TextStyle.paragraph,
         min_length=1,
         max_length=MODAL_PROMPT_MAX,

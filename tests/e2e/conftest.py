@@ -117,6 +117,20 @@ class Stack:
 
         return await wait_until(find, timeout=timeout)
 
+    def reply_text(self, interaction: InteractionRecord) -> str:
+        """Return what the member sees in the interaction's replies (original + followups)."""
+        messages = [
+            self.discord.original_for(interaction),
+            *self.discord.followups_for(interaction),
+        ]
+        return "\n".join(text_of(m) for m in messages)
+
+    async def wait_reply(self, interaction: InteractionRecord, needle: str) -> str:
+        """Wait until the interaction's replies contain `needle`; return the text."""
+        return await self.discord.wait_for(
+            lambda: needle in (t := self.reply_text(interaction)) and t, timeout=10
+        )
+
     def results_for(self, job: Job) -> list[StoredMessage]:
         """Return the non-ephemeral messages carrying this job's images."""
         return [
@@ -127,6 +141,17 @@ class Stack:
             and m.attachments
             and any(job.id in str(c) for c in m.components)
         ]
+
+
+def text_of(message: StoredMessage | None) -> str:
+    """Return everything a member reads in a message: content and embed text."""
+    if message is None:
+        return ""
+    parts = [message.content]
+    for embed in message.embeds:
+        parts += [embed.get("title", ""), embed.get("description", "")]
+        parts += [f"{f['name']} {f['value']}" for f in embed.get("fields", [])]
+    return "\n".join(p for p in parts if p)
 
 
 async def wait_until(
@@ -164,6 +189,7 @@ async def start_stack(
     *,
     callbacks: bool = False,
     hmac_key: str | None = None,
+    limiter: KieLimiter | None = None,
     engine_options: dict[str, Any] | None = None,
     **env: str,
 ) -> Stack:
@@ -180,7 +206,10 @@ async def start_stack(
         env["KIE_WEBHOOK_HMAC_KEY"] = hmac_key
     settings = make_settings(discord, kie, **env)
     kie_client = KieClient(
-        session, base_url=settings.kie_api_base_url, api_key=KIE_KEY, limiter=KieLimiter()
+        session,
+        base_url=settings.kie_api_base_url,
+        api_key=KIE_KEY,
+        limiter=limiter or KieLimiter(),
     )
     bot = ImagineBot(
         settings=settings,

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
+from bot.errors import UserFacingError
 from bot.jobs.models import JobState
-from tests.e2e.conftest import Stack
+from tests.e2e.conftest import Stack, text_of
+from tests.fakes.kie_records import Durations
 
 
 async def test_one_image_happy_path(stack: Stack) -> None:
@@ -24,3 +28,143 @@ async def test_one_image_happy_path(stack: Stack) -> None:
     assert task.input["image_size"] == "square_hd"
     assert task.input["image_resolution"] == "1K"
     assert task.input["max_images"] == 1
+
+
+async def test_six_images_and_every_option_reach_kie_unchanged(stack: Stack) -> None:
+    """size, resolution, images and seed reach createTask as given; six images come back."""
+    interaction = await stack.imagine(
+        prompt="a lighthouse at dusk",
+        size="landscape_21_9",
+        resolution="2K",
+        images=6,
+        seed=-88165251,
+    )
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    assert job.state is JobState.DELIVERED, job.fail_message
+    [task] = stack.kie.tasks_created()
+    assert task.input["image_size"] == "landscape_21_9"
+    assert task.input["image_resolution"] == "2K"
+    assert task.input["max_images"] == 6
+    assert task.input["seed"] == -88165251
+    assert task.input["nsfw_checker"] is True
+    # kie is told the count; the member's own prompt is what we store and show.
+    assert task.input["prompt"] == "a lighthouse at dusk. Generate 6 separate images."
+    assert job.options.prompt == "a lighthouse at dusk"
+    results = stack.results_for(job)
+    assert sum(len(m.attachments) for m in results) == 6
+    assert job.images_delivered == 6
+    shown = text_of(results[-1])
+    assert "a lighthouse at dusk" in shown and "Generate 6" not in shown
+    assert "-88165251" in shown and "Landscape 21:9" in shown and "2K" in shown
+
+
+async def test_blank_prompt_is_refused_privately_and_charges_nothing(stack: Stack) -> None:
+    """A prompt of spaces gets an ephemeral message naming `prompt`; no job, no kie call."""
+    interaction = await stack.imagine(prompt="   ")
+    text = await stack.wait_reply(interaction, "prompt")
+    assert "`prompt`" in text
+    assert stack.discord.original_for(interaction).ephemeral  # type: ignore[union-attr]
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM jobs") == 0
+    assert stack.kie.tasks_created() == []
+
+
+@pytest.mark.parametrize(
+    ("code", "times", "needle"),
+    [
+        (401, 1, "API key"),
+        (402, 1, "balance is empty"),
+        (408, 1, "stalled"),
+        (422, 1, "refused the request"),
+        (429, 4, "busy"),
+        (433, 1, "usage cap"),
+        (455, 4, "maintenance"),
+        (500, 4, "internal error"),
+        (501, 1, "could not generate"),
+        (505, 1, "switched this model off"),
+    ],
+)
+async def test_every_kie_error_has_a_clear_message(
+    stack: Stack, code: int, times: int, needle: str
+) -> None:
+    """Each kie error code on createTask ends the job with its own sentence, no traceback."""
+    stack.kie.force_error("createTask", code, times=times)
+    interaction = await stack.imagine()
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    assert job.state is JobState.FAILED
+    text = await stack.wait_reply(interaction, needle)
+    assert "Traceback" not in text
+    assert stack.kie.tasks_created() == []
+
+
+async def test_prohibited_prompt_is_reported_as_a_content_refusal(stack: Stack) -> None:
+    """A task kie fails for prohibited content says so, and refunds."""
+    stack.kie.force_fail("422", "Invalid prompt: prompt contains prohibited content")
+    interaction = await stack.imagine()
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    assert job.state is JobState.FAILED
+    await stack.wait_reply(interaction, "content filter")
+
+
+async def test_cancel_by_requester_and_not_by_others(stack: Stack) -> None:
+    """Only the requester's Cancel works; the job ends cancelled and posts nothing."""
+    stack.kie.durations = Durations(0.1, 0.1, 30.0)
+    interaction = await stack.imagine()
+    job = await stack.job_for(interaction)
+    progress = await stack.discord.wait_for(
+        lambda: (m := stack.discord.original_for(interaction)) and m.components and m
+    )
+    custom_id = f"imagine:cancel:{job.id}"
+    # The progress message is ephemeral: Discord shows (and lets click) it only to alice.
+    assert progress.ephemeral
+    with pytest.raises(ValueError, match="only the invoking member"):
+        await stack.discord.click_button(progress, custom_id, stack.world.bob)
+    with pytest.raises(UserFacingError, match="Only the member"):
+        await stack.bot.engine.cancel(job.id, stack.world.bob.id)  # type: ignore[union-attr]
+    await stack.discord.click_button(progress, custom_id, stack.world.alice)
+    job = await stack.wait_job(job.id)
+    assert job.state is JobState.CANCELLED
+    await stack.wait_reply(interaction, "Cancelled")
+    assert stack.results_for(job) == []
+
+
+async def test_reroll_remix_and_delete(stack: Stack) -> None:
+    """Reroll keeps the options with a new seed; Remix takes an edited prompt; Delete is guarded."""
+    interaction = await stack.imagine(prompt="a castle", size="portrait_16_9", seed=7)
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    [result] = stack.results_for(job)
+
+    reroll = await stack.discord.click_button(result, f"imagine:reroll:{job.id}", stack.world.bob)
+    rerolled = await stack.wait_job((await stack.job_for(reroll)).id)
+    assert rerolled.state is JobState.DELIVERED
+    assert rerolled.user_id == stack.world.bob.id
+    assert rerolled.parent_job_id == job.id
+    assert rerolled.options.size == job.options.size
+    assert rerolled.options.seed != 7
+
+    opened = await stack.discord.click_button(result, f"imagine:remix:{job.id}", stack.world.alice)
+    await stack.discord.wait_for(lambda: opened.modal is not None)
+    assert opened.modal["components"][0]["components"][0]["value"] == "a castle"  # type: ignore[index]
+    submitted = await stack.discord.submit_modal(opened, values={"prompt": "a castle in fog"})
+    remixed = await stack.wait_job((await stack.job_for(submitted)).id)
+    assert remixed.options.prompt == "a castle in fog"
+    assert remixed.options.seed == 7
+
+    refused = await stack.discord.click_button(result, f"imagine:delete:{job.id}", stack.world.bob)
+    await stack.wait_reply(refused, "Only the member")
+    assert not result.deleted
+    await stack.discord.click_button(result, f"imagine:delete:{job.id}", stack.world.moderator)
+    await stack.discord.wait_for(lambda: result.deleted)
+    [own] = stack.results_for(rerolled)
+    await stack.discord.click_button(own, f"imagine:delete:{rerolled.id}", stack.world.bob)
+    await stack.discord.wait_for(lambda: own.deleted)
+
+
+async def test_mentions_in_the_prompt_ping_nobody(stack: Stack) -> None:
+    """@everyone and a role mention echoed from the prompt notify no one but the requester."""
+    role = stack.world.artists_role.id
+    interaction = await stack.imagine(prompt=f"@everyone look <@&{role}> <@{stack.world.bob.id}>")
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    [result] = stack.results_for(job)
+    assert result.pinged_user_ids == {stack.world.alice.id}
+    assert not result.mention_everyone
+    assert result.mention_role_ids == []
