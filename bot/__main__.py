@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 import aiohttp
 import discord
-from dotenv import load_dotenv
+from dotenv import find_dotenv, load_dotenv
 
 from bot.kie import DEFAULT_USER_AGENT, KieClient, KieError, KieLimiter
 from bot.logs import setup_logging
@@ -85,7 +85,7 @@ async def check(settings: Settings) -> int:
         finally:
             await db.close()
         print(f"database: ok (schema version {version})")
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - report any driver error as one line
         failures += 1
         print(f"database: FAILED ({type(exc).__name__}: {exc})")
     async with aiohttp.ClientSession(headers={"User-Agent": DEFAULT_USER_AGENT}) as session:
@@ -128,7 +128,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="run the bot (default), check the configuration, or apply migrations",
     )
     args = parser.parse_args(argv)
-    load_dotenv()
+    # usecwd: the `.env` of the working directory (README), not of wherever bot/ is installed.
+    load_dotenv(find_dotenv(usecwd=True))
     required = () if args.command == "migrate" else ("DISCORD_TOKEN", "KIE_API_KEY")
     try:
         settings = Settings.from_env(os.environ, required=required)

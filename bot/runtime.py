@@ -12,6 +12,7 @@ import aiohttp
 import discord
 from aiohttp import web
 
+from bot import metrics
 from bot.imagine_bot import ImagineBot
 from bot.kie import DEFAULT_USER_AGENT, KieClient, KieLimiter
 from bot.settings import Settings
@@ -41,15 +42,18 @@ async def run_bot(settings: Settings) -> int:
                 base_url=settings.kie_api_base_url,
                 api_key=settings.kie_api_key.reveal(),
                 limiter=KieLimiter(),
+                observe=metrics.observe_kie,
             )
             bot = ImagineBot(settings=settings, http_session=session, db=db, kie=kie)
             runner = web.AppRunner(make_app(bot, db_ping=lambda: db.fetchval("SELECT 1")))
             await runner.setup()
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
             log.info("web server on %s:%d", settings.web_host, settings.web_port)
+            lag = asyncio.create_task(metrics.measure_loop_lag())
             try:
                 return await _run_until_stopped(bot, settings, stop)
             finally:
+                lag.cancel()
                 await runner.cleanup()
     finally:
         await db.close()

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot.jobs.models import JobState
+from bot.metrics import DISCORD_LATENCY, JOBS_BY_STATE, QUEUE_LENGTH
 
 if TYPE_CHECKING:
     from bot.imagine_bot import ImagineBot
@@ -50,13 +54,25 @@ def make_app(bot: ImagineBot, *, db_ping: Callable[[], Awaitable[object]]) -> we
         try:
             await db_ping()
             database = True
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any driver error means not healthy
             log.warning("health check: database does not answer: %r", exc)
             database = False
         body = {"gateway": gateway, "database": database}
         return web.json_response(body, status=200 if gateway and database else 503)
 
     async def metrics(request: web.Request) -> web.Response:
+        # Gauges of the present are read now, from the source of truth.
+        try:
+            rows = await bot.db.fetch("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+        except Exception as exc:  # noqa: BLE001 - metrics must answer even if the DB doesn't
+            log.warning("metrics: database does not answer: %r", exc)
+        else:
+            counts = {r["state"]: int(r["n"]) for r in rows}
+            for state in JobState:
+                JOBS_BY_STATE.labels(state=state.value).set(counts.get(state.value, 0))
+        QUEUE_LENGTH.set(len(bot.engine.queue) if bot.engine else 0)
+        latency = bot.latency
+        DISCORD_LATENCY.set(latency if math.isfinite(latency) else math.nan)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     app.router.add_post("/kie/callback/{job_token}", callback)

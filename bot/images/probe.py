@@ -57,7 +57,7 @@ def probe_image(
         raise NotAnImage(f"{url}: too many pixels (decompression bomb guard)", url=url) from None
     # Pillow raises a zoo of types on hostile input (OSError, SyntaxError, struct.error,
     # ValueError, ...); each one means the same thing here.
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - Pillow raises many exception types for bad data
         raise NotAnImage(
             f"{url}: not a valid JPEG, PNG or WebP image ({type(exc).__name__}: {exc})", url=url
         ) from None

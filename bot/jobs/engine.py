@@ -27,6 +27,7 @@ from typing import Any, Protocol
 
 import aiohttp
 
+from bot import metrics
 from bot.errors import UserFacingError
 from bot.images import CannotFit, DownloadedImage, download_all, plan_messages
 from bot.jobs.delivery import Delivery, Progress, ResultPart
@@ -54,6 +55,15 @@ __all__ = ["EngineConfig", "JobEngine", "JobRequest", "QuotaLedger", "TooManyJob
 log = logging.getLogger(__name__)
 
 ACTIVE_KIE_STATES = ("waiting", "queuing", "generating")
+
+
+def _ctx(job: Job) -> str:
+    """Return the ids every job log line carries (never the prompt: it is user content)."""
+    return f"job={job.id} guild={job.guild_id} channel={job.channel_id} task={job.task_id or '-'}"
+
+
+def _count(job: Job) -> None:
+    metrics.JOB_TRANSITIONS.labels(state=job.state.value).inc()
 
 
 class TooManyJobs(UserFacingError):
@@ -162,8 +172,6 @@ class JobEngine:
         )
         self._positions_task: asyncio.Task[None] | None = None
         self.accepting = True
-        # Hooks for metrics (bot/metrics.py) without importing it here.
-        self.on_state: Callable[[Job], None] = lambda job: None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -230,7 +238,7 @@ class JobEngine:
         except asyncio.CancelledError:
             raise
         except Exception:
-            log.exception("job %s: unexpected error", job.id)
+            log.exception("%s: unexpected error", _ctx(job))
             await self._fail(
                 job.id, "Something went wrong on our side. Nothing was charged.", code="internal"
             )
@@ -283,15 +291,10 @@ class JobEngine:
                 await self.quota.refund(job.id)
                 raise
         await self.queue.put(job.user_id, job.id)
-        log.info(
-            "job %s queued: guild=%s channel=%s user=%s images=%d",
-            job.id,
-            job.guild_id,
-            job.channel_id,
-            job.user_id,
-            job.options.images,
-        )
-        self.on_state(job)
+        log.info("%s queued: user=%s images=%d", _ctx(job), job.user_id, job.options.images)
+        # Prompts are user content: only at DEBUG, and shortened.
+        log.debug("%s prompt: %.120r", _ctx(job), job.options.prompt)
+        _count(job)
         self._announce_positions_soon()
         return job
 
@@ -311,7 +314,7 @@ class JobEngine:
         self.queue.remove(job_id)
         await self.quota.refund(job_id)
         self._wake(job_id)
-        log.info("job %s cancelled by its requester", job_id)
+        log.info("%s cancelled by its requester", _ctx(cancelled))
         with contextlib.suppress(Exception):
             await self.delivery.cancelled(cancelled)
         return cancelled
@@ -353,11 +356,11 @@ class JobEngine:
         try:
             task_id = await self.kie.create_task(request)
         except KieOutcomeUnknown:
-            log.warning("job %s: createTask outcome unknown; reconciling, not resending", job.id)
+            log.warning("%s: createTask outcome unknown; reconciling, not resending", _ctx(job))
             await self._reconcile_unknown(job)
             return
         except KieError as exc:
-            log.info("job %s: createTask refused: %s", job.id, exc)
+            log.info("%s: createTask refused: %s", _ctx(job), exc)
             await self._fail(job.id, message_for_error(exc), code=str(exc.code or "error"))
             return
         await self._adopt(job, task_id)
@@ -376,8 +379,8 @@ class JobEngine:
             # Cancelled meanwhile: keep the task id so the money trail stays complete.
             await self.store.update(job.id, task_id=task_id)
             return
-        log.info("job %s: kie task %s created", job.id, task_id)
-        self.on_state(running)
+        log.info("%s: kie task %s created", _ctx(job), task_id)
+        _count(running)
         self._spawn(self._watch(running), running)
 
     async def _reconcile_unknown(self, job: Job) -> None:
@@ -458,7 +461,7 @@ class JobEngine:
                     await self._fail(job.id, message_for_error(exc), code="401")
                     return
                 except KieError as exc:
-                    log.warning("job %s: recordInfo failed (%s); will retry", job.id, exc)
+                    log.warning("%s: recordInfo failed (%s); will retry", _ctx(job), exc)
                     continue
                 if record.state is TaskState.SUCCESS:
                     await self._succeeded(job, record)
@@ -476,7 +479,7 @@ class JobEngine:
                     if updated is None:
                         return
                     job = updated
-                    self.on_state(job)
+                    _count(job)
                     await self._progress(job, Progress(eta=eta))
         finally:
             self._wakes.pop(job.id, None)
@@ -500,7 +503,7 @@ class JobEngine:
         if self.config.hmac_key is not None and not kie_signature.verify(
             self.config.hmac_key, payload, headers, now=self.clock()
         ):
-            log.warning("job %s: callback with a bad or missing signature refused", job.id)
+            log.warning("%s: callback with a bad or missing signature refused", _ctx(job))
             return 401, "bad signature"
         try:
             record = parse_callback(payload).record
@@ -518,10 +521,10 @@ class JobEngine:
         try:
             confirmed = await self.kie.get_task(record.task_id)
         except KieError as exc:
-            log.warning("job %s: could not confirm task %s: %s", job.id, record.task_id, exc)
+            log.warning("%s: could not confirm task %s: %s", _ctx(job), record.task_id, exc)
             return
         if job.callback_token not in confirmed.param:
-            log.warning("job %s: task %s does not carry this job's token", job.id, record.task_id)
+            log.warning("%s: task %s does not carry this job's token", _ctx(job), record.task_id)
             return
         await self._adopt(job, confirmed.task_id)
         self._wake(job.id)
@@ -529,7 +532,8 @@ class JobEngine:
     # -- outcomes --------------------------------------------------------------------------
 
     async def _task_failed(self, job: Job, record: TaskRecord) -> None:
-        log.info("job %s: kie task failed: code=%s", job.id, record.fail_code)
+        log.info("%s: kie task failed: code=%s", _ctx(job), record.fail_code)
+        metrics.CREDITS_CONSUMED.inc(record.credits_consumed)
         await self.store.update(job.id, credits_consumed=record.credits_consumed)
         await self._fail(job.id, message_for_failed_task(record), code=record.fail_code or "fail")
 
@@ -550,7 +554,8 @@ class JobEngine:
         )
         if delivering is None:
             return
-        self.on_state(delivering)
+        metrics.CREDITS_CONSUMED.inc(record.credits_consumed)
+        _count(delivering)
         # Deliveries are tracked apart so a shutdown can let them finish.
         self._spawn_delivery(delivering)
 
@@ -575,7 +580,7 @@ class JobEngine:
         originals: dict[int, str] = {}
         for url, result in zip(job.result_urls, results, strict=True):
             if isinstance(result, Exception):
-                log.warning("job %s: image %s not downloaded: %s", job.id, len(images) + 1, result)
+                log.warning("%s: image %s not downloaded: %s", _ctx(job), len(images) + 1, result)
                 continue
             images.append(result)
             originals[len(images)] = url
@@ -613,6 +618,7 @@ class JobEngine:
             via = await self._post_with_retries(job, part)
             if via is None:
                 return
+            metrics.DELIVERY_BYTES.inc(sum(a.size for a in attachments))
             updated = await self.store.update(
                 job.id, parts_delivered=index + 1, delivered_via=via, updated_at=self.clock()
             )
@@ -623,8 +629,8 @@ class JobEngine:
         )
         if done is not None:
             log.info(
-                "job %s delivered: %d image(s), %s credits",
-                job.id,
+                "%s delivered: %d image(s), %s credits",
+                _ctx(job),
                 len(images),
                 done.credits_consumed,
             )
@@ -637,10 +643,10 @@ class JobEngine:
             except UserFacingError as exc:
                 await self._fail(job.id, exc.message, code="delivery")
                 return None
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any transport error gets the same retry
                 log.warning(
-                    "job %s: posting part %d failed (attempt %d): %r",
-                    job.id,
+                    "%s: posting part %d failed (attempt %d): %r",
+                    _ctx(job),
                     part.index + 1,
                     attempt,
                     exc,
@@ -666,7 +672,7 @@ class JobEngine:
             job_id, expect=expect, state=state, finished_at=now, updated_at=now, **fields
         )
         if job is not None:
-            self.on_state(job)
+            _count(job)
         return job
 
     async def _fail(self, job_id: str, message: str, *, code: str) -> None:
@@ -678,19 +684,19 @@ class JobEngine:
             return
         self.queue.remove(job_id)
         await self.quota.refund(job_id)
-        log.info("job %s failed (%s)", job_id, code)
+        log.info("%s failed (%s)", _ctx(job), code)
         try:
             await self.delivery.failed(job, message)
         except Exception:
-            log.exception("job %s: could not tell the requester it failed", job_id)
+            log.exception("%s: could not tell the requester it failed", _ctx(job))
 
     # -- progress --------------------------------------------------------------------------
 
     async def _progress(self, job: Job, progress: Progress) -> None:
         try:
             await self.delivery.progress(job, progress)
-        except Exception as exc:
-            log.debug("job %s: progress not shown: %r", job.id, exc)
+        except Exception as exc:  # noqa: BLE001 - progress is cosmetic; never fail a job on it
+            log.debug("%s: progress not shown: %r", _ctx(job), exc)
 
     def _announce_positions_soon(self) -> None:
         """Tell queued members their new places, at most every couple of seconds."""

@@ -102,8 +102,11 @@ class KieClient:
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         user_agent: str = DEFAULT_USER_AGENT,
+        observe: Callable[[str, int], None] | None = None,
     ) -> None:
         self._session = session
+        # Told (endpoint path, kie code or HTTP status) of every answer, for metrics.
+        self._observe = observe
         self._base_url = base_url.rstrip("/")
         self._api_key = api_key
         self._limiter = limiter
@@ -169,7 +172,10 @@ class KieClient:
         ) as resp:
             body = await resp.read()
             log.debug("kie %s %s -> HTTP %s", method, path, resp.status)
-            return resp.status, body.decode("utf-8", "replace"), _retry_after(resp.headers)
+            text = body.decode("utf-8", "replace")
+            if self._observe is not None:
+                self._observe(path, envelope_code(text) or resp.status)
+            return resp.status, text, _retry_after(resp.headers)
 
     async def _read(
         self,

@@ -73,6 +73,6 @@ class EditPacer:
             self._last[key] = now
             try:
                 await edit()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - a lost progress edit is cosmetic
                 log.debug("progress edit for %s failed: %r", key, exc)
             await asyncio.sleep(self._interval)

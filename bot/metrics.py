@@ -1,0 +1,57 @@
+"""Prometheus metrics (GET /metrics). No discord import: the web handler feeds the gauges.
+
+Counters move as things happen; gauges that describe the present (jobs by state, queue
+length, Discord latency) are read when scraped, so they are exact after a restart too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from prometheus_client import Counter, Gauge
+
+__all__ = [
+    "CREDITS_CONSUMED",
+    "DELIVERY_BYTES",
+    "DISCORD_LATENCY",
+    "EVENT_LOOP_LAG",
+    "JOBS_BY_STATE",
+    "JOB_TRANSITIONS",
+    "KIE_REQUESTS",
+    "QUEUE_LENGTH",
+    "measure_loop_lag",
+    "observe_kie",
+]
+
+JOB_TRANSITIONS = Counter("imagine_job_transitions_total", "Jobs entering each state", ["state"])
+JOBS_BY_STATE = Gauge("imagine_jobs", "Jobs in the database by state", ["state"])
+KIE_REQUESTS = Counter(
+    "imagine_kie_requests_total",
+    "kie.ai API answers by endpoint and kie code (the body code, else the HTTP status)",
+    ["endpoint", "code"],
+)
+CREDITS_CONSUMED = Counter(
+    "imagine_kie_credits_consumed_total", "kie.ai credits consumed by finished tasks"
+)
+DELIVERY_BYTES = Counter("imagine_delivery_bytes_total", "Bytes of images uploaded to Discord")
+QUEUE_LENGTH = Gauge("imagine_queue_length", "Jobs waiting in the fair queue")
+EVENT_LOOP_LAG = Gauge("imagine_event_loop_lag_seconds", "How late a 0.5 s timer last fired")
+DISCORD_LATENCY = Gauge(
+    "imagine_discord_latency_seconds", "Gateway heartbeat latency (NaN when disconnected)"
+)
+
+
+def observe_kie(endpoint: str, code: int) -> None:
+    """Count one kie.ai answer."""
+    KIE_REQUESTS.labels(endpoint=endpoint, code=str(code)).inc()
+
+
+async def measure_loop_lag(interval: float = 0.5) -> None:
+    """Keep EVENT_LOOP_LAG current until cancelled: a blocked loop shows up here first."""
+    with contextlib.suppress(asyncio.CancelledError):
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(interval)
+            EVENT_LOOP_LAG.set(max(0.0, time.perf_counter() - start - interval))
