@@ -20,9 +20,23 @@ from bot.store.database import open_database
 from bot.store.migrate import apply_migrations
 from bot.web import make_app
 
-__all__ = ["run_bot"]
+__all__ = ["make_kie_client", "run_bot"]
 
 log = logging.getLogger(__name__)
+
+
+def make_kie_client(
+    session: aiohttp.ClientSession, settings: Settings, *, limiter: KieLimiter | None = None
+) -> KieClient:
+    """Return the process's kie client: one limiter for every caller, answers counted."""
+    assert settings.kie_api_key is not None
+    return KieClient(
+        session,
+        base_url=settings.kie_api_base_url,
+        api_key=settings.kie_api_key.reveal(),
+        limiter=limiter or KieLimiter(),
+        observe=metrics.observe_kie,
+    )
 
 
 async def run_bot(settings: Settings) -> int:
@@ -37,13 +51,7 @@ async def run_bot(settings: Settings) -> int:
     try:
         await apply_migrations(db, now=time.time())
         async with aiohttp.ClientSession(headers={"User-Agent": DEFAULT_USER_AGENT}) as session:
-            kie = KieClient(
-                session,
-                base_url=settings.kie_api_base_url,
-                api_key=settings.kie_api_key.reveal(),
-                limiter=KieLimiter(),
-                observe=metrics.observe_kie,
-            )
+            kie = make_kie_client(session, settings)
             bot = ImagineBot(settings=settings, http_session=session, db=db, kie=kie)
             runner = web.AppRunner(make_app(bot, db_ping=lambda: db.fetchval("SELECT 1")))
             await runner.setup()

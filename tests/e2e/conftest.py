@@ -20,7 +20,8 @@ from aiohttp import web
 
 from bot.imagine_bot import ImagineBot
 from bot.jobs.models import Job
-from bot.kie import KieClient, KieLimiter
+from bot.kie import KieLimiter
+from bot.runtime import make_kie_client
 from bot.settings import Settings
 from bot.store.database import Database, open_database
 from bot.store.jobs import JobStore
@@ -205,12 +206,7 @@ async def start_stack(
     if hmac_key:
         env["KIE_WEBHOOK_HMAC_KEY"] = hmac_key
     settings = make_settings(discord, kie, **env)
-    kie_client = KieClient(
-        session,
-        base_url=settings.kie_api_base_url,
-        api_key=KIE_KEY,
-        limiter=limiter or KieLimiter(),
-    )
+    kie_client = make_kie_client(session, settings, limiter=limiter)
     bot = ImagineBot(
         settings=settings,
         http_session=session,

@@ -62,6 +62,8 @@ class Gateway:
         #: Set when a RESUME was answered with RESUMED.
         self.resumed = asyncio.Event()
         self.identify_payloads: list[dict[str, Any]] = []
+        #: When True, new gateway connections are refused (Discord's gateway unreachable).
+        self.refuse_connections = False
 
     @property
     def active(self) -> list[GatewaySession]:
@@ -70,6 +72,8 @@ class Gateway:
 
     async def handle(self, request: web.Request) -> web.WebSocketResponse:
         """Serve one websocket connection."""
+        if self.refuse_connections:
+            return web.Response(status=503, text="gateway unavailable")  # type: ignore[return-value]
         ws = web.WebSocketResponse(max_msg_size=0)
         await ws.prepare(request)
         session = GatewaySession(ws, dict(request.query))
