@@ -1,0 +1,267 @@
+"""Per-guild blocklist of words, phrases and regular expressions refused in prompts.
+
+An entry is either
+
+- a word or phrase, matched case-insensitively as whole words (``cat`` blocks "Cat!" but not
+  "category"; spaces in a phrase match any run of whitespace), or
+- a regular expression written with the prefix ``re:`` (``re:sp[a4]m+``), searched
+  case-insensitively with Python's `re`.
+
+The stdlib `re` has no timeout and backtracks, and a long match holds the GIL, so neither a
+timer nor a thread can stop one. Safety therefore comes from a static check when a regex is
+added. It is refused if it is longer than 200 characters, invalid, uses backreferences or
+conditionals, or puts a repeat or alternation inside a repeat (``(a+)+``, ``(.*)*``,
+``(a|ab)*``). Its cost is then estimated as the product of its repeats' widths (an unbounded
+repeat counts as the 5000-character prompt), because overlapping repeats backtrack
+polynomially: ``.*a.*b`` took minutes on 5000 characters, ``.*x`` 0.1 s. Each regex may cost
+at most 21 000 (one unbounded repeat and two ``?``, or short bounded ones like ``{0,20}``)
+and a guild's regexes together 50 000, which bounds a check at a second or two against a
+prompt built to be worst, and milliseconds for real prompts.
+
+Prompts are examined up to SPEC's 5000 characters (so nothing hides past the end) after NFKC
+normalisation with invisible format characters removed, so lookalike and zero-width tricks
+don't slip past. Each guild's entries are compiled once and cached until a write changes them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Any
+
+from bot.control import audit
+from bot.control.audit import Change
+from bot.control.errors import InvalidSetting, PromptBlocked
+from bot.store.database import Database
+
+__all__ = [
+    "MAX_ENTRIES",
+    "MAX_GUILD_REGEX_COST",
+    "MAX_REGEX_COST",
+    "REGEX_PREFIX",
+    "BlocklistStore",
+    "normalise_entry",
+    "normalise_prompt",
+    "regex_cost",
+]
+
+# The regex parser is private but stable across 3.11+; it is the only way to see a
+# pattern's structure without writing our own parser.
+_parser: Any = importlib.import_module("re._parser")
+_c: Any = importlib.import_module("re._constants")
+
+REGEX_PREFIX = "re:"
+MAX_ENTRIES = 200
+MAX_ENTRY_LENGTH = 200
+MAX_PROMPT_EXAMINED = 5000  # SPEC's longest prompt, so nothing can hide past the end
+MAX_REGEX_COST = 21_000  # one unbounded repeat (5001) and two ? (x2 each)
+MAX_GUILD_REGEX_COST = 50_000
+_REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))
+_FORBIDDEN = {_c.GROUPREF: "backreferences", _c.GROUPREF_EXISTS: "conditional groups"}
+
+
+def normalise_prompt(prompt: str) -> str:
+    """Return the prompt as the blocklist sees it: NFKC, no format characters, capped."""
+    text = unicodedata.normalize("NFKC", prompt)
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
+    return text[:MAX_PROMPT_EXAMINED]
+
+
+def normalise_entry(entry: str) -> str:
+    """Return the stored form: a trimmed regex, or a lower-cased word with single spaces."""
+    entry = entry.strip()
+    if entry.lower().startswith(REGEX_PREFIX):
+        return REGEX_PREFIX + entry[len(REGEX_PREFIX) :].strip()
+    return " ".join(normalise_prompt(entry).casefold().split())
+
+
+def regex_cost(pattern: str) -> int:
+    """Return the pattern's estimated backtracking cost, or raise InvalidSetting if unsafe."""
+    if len(pattern) > MAX_ENTRY_LENGTH:
+        raise InvalidSetting(f"Entries are at most {MAX_ENTRY_LENGTH} characters.")
+    try:
+        re.compile(pattern)
+        parsed = _parser.parse(pattern)
+    except re.error as exc:
+        raise InvalidSetting(f"That isn't a valid regular expression ({exc}).") from None
+    try:
+        cost = _cost(parsed, in_repeat=False)
+    except _Unsafe as exc:
+        raise InvalidSetting(f"That regular expression can't be used: {exc}.") from None
+    if cost > MAX_REGEX_COST:
+        raise InvalidSetting(
+            "That regular expression could take too long on a long prompt: use at most one "
+            "unbounded repeat (* or +) and short bounded ones such as {0,20}."
+        )
+    if re.compile(pattern, re.IGNORECASE).search(""):
+        raise InvalidSetting("That regular expression matches every prompt.")
+    return cost
+
+
+class _Unsafe(Exception):
+    """A regex construct that can backtrack catastrophically."""
+
+
+def _cost(items: Any, *, in_repeat: bool) -> int:
+    """Estimate how much a sequence can backtrack: the product of its repeats' widths."""
+    cost = 1
+    for op, arg in items:
+        if op in _FORBIDDEN:
+            raise _Unsafe(f"{_FORBIDDEN[op]} aren't allowed")
+        if op in _REPEATS:
+            low, high, body = arg
+            if in_repeat:
+                raise _Unsafe("a repeat inside another repeat (like (a+)+) isn't allowed")
+            high = MAX_PROMPT_EXAMINED if high == _c.MAXREPEAT else min(high, MAX_PROMPT_EXAMINED)
+            cost *= max(high - low + 1, 1) * _cost(body, in_repeat=high > 1)
+        elif op == _c.SUBPATTERN:
+            cost *= _cost(arg[-1], in_repeat=in_repeat)
+        elif op == _c.BRANCH:
+            if in_repeat:
+                raise _Unsafe("alternation inside a repeat (like (a|ab)*) isn't allowed")
+            cost *= sum(_cost(branch, in_repeat=False) for branch in arg[1])
+        elif op in (_c.ASSERT, _c.ASSERT_NOT):
+            cost *= _cost(arg[1], in_repeat=in_repeat)
+        elif op == getattr(_c, "ATOMIC_GROUP", None):
+            cost *= _cost(arg, in_repeat=in_repeat)
+        if cost > MAX_REGEX_COST * MAX_PROMPT_EXAMINED:
+            break  # already far over budget; stop before the number grows huge
+    return cost
+
+
+def _compile(entry: str) -> re.Pattern[str]:
+    if entry.startswith(REGEX_PREFIX):
+        return re.compile(entry[len(REGEX_PREFIX) :], re.IGNORECASE)
+    words = [re.escape(word) for word in entry.split()]
+    # Look-arounds rather than \b, so entries that start or end with punctuation ("c++") work.
+    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    entries: tuple[tuple[str, re.Pattern[str]], ...]
+
+
+class BlocklistStore:
+    """A guild's blocklist in the database, compiled once per guild and cached until a write."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+        self._compiled: dict[int, _Compiled] = {}
+        self._generation: dict[int, int] = {}
+
+    def invalidate(self, guild_id: int) -> None:
+        """Forget the guild's compiled entries."""
+        self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
+        self._compiled.pop(guild_id, None)
+
+    async def entries(self, guild_id: int) -> list[str]:
+        """Return the guild's entries in the order they sort."""
+        rows = await self._db.fetch(
+            "SELECT entry FROM blocklist WHERE guild_id = $1 ORDER BY entry", guild_id
+        )
+        return [row["entry"] for row in rows]
+
+    async def add(self, guild_id: int, entry: str, *, actor_id: int, now: float) -> Change:
+        """Add a word, phrase or `re:` regex, or raise InvalidSetting saying why not."""
+        stored = normalise_entry(entry)
+        cost = _entry_cost(stored)
+        try:
+            async with self._db.transaction() as tx:
+                rows = await tx.fetch("SELECT entry FROM blocklist WHERE guild_id = $1", guild_id)
+                if len(rows) >= MAX_ENTRIES:
+                    raise InvalidSetting(f"The blocklist is full ({MAX_ENTRIES} entries).")
+                existing = [row["entry"] for row in rows if row["entry"] != stored]
+                if cost and cost + sum(_entry_cost(e) for e in existing) > MAX_GUILD_REGEX_COST:
+                    raise InvalidSetting(
+                        "The blocklist's regular expressions would together take too long to "
+                        "check; simplify or remove one first."
+                    )
+                added = await tx.execute(
+                    "INSERT INTO blocklist (guild_id, entry, added_by, created_at)"
+                    " VALUES ($1, $2, $3, $4) ON CONFLICT (guild_id, entry) DO NOTHING",
+                    guild_id,
+                    stored,
+                    actor_id,
+                    now,
+                )
+                if not added:
+                    raise InvalidSetting(f"`{stored}` is already on the blocklist.")
+                return await audit.record(
+                    tx,
+                    guild_id=guild_id,
+                    actor_id=actor_id,
+                    action="blocklist.add",
+                    target="blocklist",
+                    old=None,
+                    new=stored,
+                    now=now,
+                )
+        finally:
+            self.invalidate(guild_id)
+
+    async def remove(self, guild_id: int, entry: str, *, actor_id: int, now: float) -> Change:
+        """Remove an entry (written as it was added), or raise InvalidSetting if absent."""
+        stored = normalise_entry(entry)
+        try:
+            async with self._db.transaction() as tx:
+                removed = await tx.execute(
+                    "DELETE FROM blocklist WHERE guild_id = $1 AND entry = $2", guild_id, stored
+                )
+                if not removed:
+                    raise InvalidSetting(f"`{stored}` isn't on the blocklist.")
+                return await audit.record(
+                    tx,
+                    guild_id=guild_id,
+                    actor_id=actor_id,
+                    action="blocklist.remove",
+                    target="blocklist",
+                    old=stored,
+                    new=None,
+                    now=now,
+                )
+        finally:
+            self.invalidate(guild_id)
+
+    async def _entries(self, guild_id: int) -> _Compiled:
+        cached = self._compiled.get(guild_id)
+        if cached is not None:
+            return cached
+        generation = self._generation.get(guild_id, 0)
+        compiled = _Compiled(tuple((e, _compile(e)) for e in await self.entries(guild_id)))
+        if self._generation.get(guild_id, 0) == generation:
+            self._compiled[guild_id] = compiled
+        return compiled
+
+    async def check(self, guild_id: int, prompt: str) -> str | None:
+        """Return the first entry the prompt matches, or None if it is clean."""
+        compiled = await self._entries(guild_id)
+        if not compiled.entries:
+            return None
+        text = normalise_prompt(prompt)
+        for entry, pattern in compiled.entries:
+            if pattern.search(text):
+                return entry
+        return None
+
+    async def ensure_clean(self, guild_id: int, prompt: str) -> None:
+        """Raise PromptBlocked if the prompt matches an entry."""
+        entry = await self.check(guild_id, prompt)
+        if entry is not None:
+            raise PromptBlocked(entry)
+
+
+def _entry_cost(stored: str) -> int:
+    """Return a regex entry's cost (0 for a word), or raise InvalidSetting if unusable."""
+    if stored.startswith(REGEX_PREFIX):
+        pattern = stored[len(REGEX_PREFIX) :]
+        if not pattern:
+            raise InvalidSetting("The regular expression after `re:` is empty.")
+        return regex_cost(pattern)
+    if not stored:
+        raise InvalidSetting("The blocklist entry is empty.")
+    if len(stored) > MAX_ENTRY_LENGTH:
+        raise InvalidSetting(f"Entries are at most {MAX_ENTRY_LENGTH} characters.")
+    return 0

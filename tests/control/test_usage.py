@@ -1,0 +1,98 @@
+"""Usage reports: totals and top members from jobs rows, per calendar period."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from bot.control.usage import MemberUsage, usage
+from bot.store.database import Database
+from tests.control.helpers import GUILD, ts
+
+NOW = ts("2025-03-12 12:00:00")  # Wednesday
+_ids = itertools.count()
+
+
+async def add_job(
+    db: Database,
+    *,
+    user: int,
+    state: str = "delivered",
+    images: int | None = 1,
+    credits: float | None = 5.0,
+    finished: str | None = "2025-03-12 10:00:00",
+    guild: int = GUILD,
+) -> None:
+    """Insert one jobs row as the job engine would leave it."""
+    job = next(_ids)
+    await db.execute(
+        "INSERT INTO jobs (id, callback_token, guild_id, channel_id, user_id, state, prompt,"
+        " image_size, resolution, images, created_at, updated_at, finished_at,"
+        " images_delivered, credits_consumed)"
+        " VALUES ($1, $2, $3, 1, $4, $5, 'p', 'square_hd', '1K', 4, 0, 0, $6, $7, $8)",
+        f"job-{job}",
+        f"token-{job}",
+        guild,
+        user,
+        state,
+        None if finished is None else ts(finished),
+        images,
+        credits,
+    )
+
+
+async def seed(db: Database) -> None:
+    """Insert jobs across periods, states, guilds and members."""
+    await add_job(db, user=1, images=4, credits=20.0)
+    await add_job(db, user=1, images=2, credits=10.0, finished="2025-03-12 00:00:00")
+    await add_job(db, user=2, images=3, credits=15.0, finished="2025-03-10 00:00:00")  # Monday
+    await add_job(db, user=3, images=1, credits=5.0, finished="2025-03-01 00:00:00")
+    await add_job(db, user=2, state="failed", images=None, credits=0.0)
+    await add_job(db, user=3, state="failed", images=None, credits=None)
+    await add_job(db, user=4, state="cancelled", images=None, credits=None)
+    await add_job(db, user=5, images=6, credits=30.0, finished="2025-03-11 23:59:59")
+    await add_job(db, user=1, images=6, credits=30.0, finished="2025-02-28 23:59:59")
+    await add_job(db, user=1, images=6, credits=30.0, finished="2025-04-01 00:00:00")  # next month
+    await add_job(db, user=1, state="generating", images=None, credits=None, finished=None)
+    await add_job(db, user=1, images=5, credits=25.0, guild=GUILD + 1)
+
+
+REPORT_CASES = [
+    # period, images, credits, jobs, failed, top members
+    ("day", 6, 30.0, 5, 2, [(1, 6, 30.0)]),
+    ("week", 15, 75.0, 7, 2, [(1, 6, 30.0), (5, 6, 30.0), (2, 3, 15.0)]),
+    ("month", 16, 80.0, 8, 2, [(1, 6, 30.0), (5, 6, 30.0), (2, 3, 15.0), (3, 1, 5.0)]),
+]
+
+
+@pytest.mark.parametrize(("period", "images", "credits", "jobs", "failed", "top"), REPORT_CASES)
+async def test_usage_sums_delivered_jobs(
+    db: Database, period, images, credits, jobs, failed, top
+) -> None:
+    """Totals equal the sums of the jobs that finished in the period, in this guild only."""
+    await seed(db)
+    report = await usage(db, GUILD, period, NOW)
+    assert (report.images, report.credits, report.jobs, report.failed_jobs) == (
+        images,
+        credits,
+        jobs,
+        failed,
+    )
+    assert report.top_members == tuple(MemberUsage(*member) for member in top)
+
+
+async def test_usage_of_an_empty_guild(db: Database) -> None:
+    """A guild with no jobs reports zeros and no members."""
+    report = await usage(db, GUILD, "month", NOW)
+    assert (report.images, report.credits, report.jobs, report.failed_jobs) == (0, 0.0, 0, 0)
+    assert report.top_members == ()
+    assert (report.start, report.end) == (ts("2025-03-01 00:00:00"), ts("2025-04-01 00:00:00"))
+
+
+async def test_top_is_limited(db: Database) -> None:
+    """Only the requested number of top members is returned, biggest first."""
+    for user in range(1, 9):
+        await add_job(db, user=user, images=user % 6 + 1, credits=float(user))
+    report = await usage(db, GUILD, "day", NOW, top=3)
+    assert [m.user_id for m in report.top_members] == [5, 4, 3]
