@@ -25,9 +25,11 @@ don't slip past. Each guild's entries are compiled once and cached until a write
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import re
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -241,16 +243,23 @@ class BlocklistStore:
         if not compiled.entries:
             return None
         text = normalise_prompt(prompt)
-        for entry, pattern in compiled.entries:
-            if pattern.search(text):
-                return entry
-        return None
+        # Matching is bounded (entries are vetted when added) but still CPU work on up to
+        # 5000 characters: keep it off the event loop so acknowledgements never wait on it.
+        return await asyncio.to_thread(_first_match, compiled.entries, text)
 
     async def ensure_clean(self, guild_id: int, prompt: str) -> None:
         """Raise PromptBlocked if the prompt matches an entry."""
         entry = await self.check(guild_id, prompt)
         if entry is not None:
             raise PromptBlocked(entry)
+
+
+def _first_match(entries: Sequence[tuple[str, re.Pattern[str]]], text: str) -> str | None:
+    """Return the first entry whose pattern occurs in `text`."""
+    for entry, pattern in entries:
+        if pattern.search(text):
+            return entry
+    return None
 
 
 def _entry_cost(stored: str) -> int:

@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, get_args
 from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting
+from bot.kie import MAX_IMAGES, ImageSize, Resolution
 from bot.store.database import Connection, Database
 
 __all__ = [
@@ -47,19 +48,9 @@ __all__ = [
 Mode = Literal["open", "allowlist"]
 MODES: tuple[Mode, ...] = get_args(Mode)
 
-IMAGE_SIZES = (
-    "square",
-    "square_hd",
-    "portrait_4_3",
-    "portrait_3_2",
-    "portrait_16_9",
-    "landscape_4_3",
-    "landscape_3_2",
-    "landscape_16_9",
-    "landscape_21_9",
-)
-RESOLUTIONS = ("1K", "2K", "4K")  # in increasing order: caps compare by position
-MAX_IMAGES = 6
+# One source of truth for what kie accepts: bot.kie's enums.
+IMAGE_SIZES = tuple(size.value for size in ImageSize)
+RESOLUTIONS = tuple(r.value for r in Resolution)  # in increasing order: caps compare by position
 DEFAULT_SIZE = "square_hd"
 DEFAULT_RESOLUTION = "1K"
 DEFAULT_IMAGES = 1
