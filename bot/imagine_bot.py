@@ -12,12 +12,13 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.control import Control
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.tree import ImagineTree
 
 if TYPE_CHECKING:
-    from bot.jobs.engine import JobEngine, QuotaLedger
+    from bot.jobs.engine import JobEngine
     from bot.kie import KieClient
 
 __all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
@@ -47,7 +48,6 @@ class ImagineBot(commands.Bot):
         http_session: aiohttp.ClientSession,
         db: Database,
         kie: KieClient,
-        quota_ledger: QuotaLedger | None = None,
         interaction_lifetime: float = 15 * 60.0,
         shutdown_grace: float = 20.0,
         engine_options: dict[str, Any] | None = None,
@@ -69,7 +69,8 @@ class ImagineBot(commands.Bot):
         self.http_session = http_session
         self.db = db
         self.kie = kie
-        self.quota_ledger = quota_ledger
+        # Channel settings, quotas and blocklist, with their caches: one per process.
+        self.control = Control.for_database(db)
         # Discord's interaction tokens live 15 minutes; tests shorten it with their stand-in.
         self.interaction_lifetime = interaction_lifetime
         # How long a shutdown lets deliveries under way finish.

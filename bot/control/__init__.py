@@ -10,6 +10,7 @@ from bot.control.channels import (
     check_caps,
     is_allowed,
 )
+from bot.control.control import Control
 from bot.control.errors import InvalidSetting, PromptBlocked, QuotaExceeded
 from bot.control.periods import Period, period_end, period_start
 from bot.control.quotas import QuotaBook, QuotaFigure, QuotaLimit, Reservation
@@ -22,6 +23,7 @@ __all__ = [
     "Change",
     "ChannelSettings",
     "ChannelSettingsStore",
+    "Control",
     "InvalidSetting",
     "MemberUsage",
     "Mode",

@@ -57,7 +57,7 @@ class Imagine(commands.Cog):
             kie=bot.kie,
             delivery=self.delivery,
             http_session=bot.http_session,
-            quota=bot.quota_ledger,
+            quota=bot.control.quotas,
             config=EngineConfig(
                 result_hosts=settings.kie_result_hosts,
                 max_jobs_per_member=settings.max_jobs_per_member,

@@ -1,0 +1,32 @@
+"""One handle on every admin-controlled store, built once per process around the database."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.control.blocklist import BlocklistStore
+from bot.control.channels import ChannelSettingsStore
+from bot.control.quotas import QuotaBook
+from bot.store.database import Database
+
+__all__ = ["Control"]
+
+
+@dataclass(frozen=True, slots=True)
+class Control:
+    """The stores behind /imagine-admin, /quota and /imagine's checks (caches live here)."""
+
+    db: Database
+    channels: ChannelSettingsStore
+    quotas: QuotaBook
+    blocklist: BlocklistStore
+
+    @classmethod
+    def for_database(cls, db: Database) -> Control:
+        """Build every store on `db` (no I/O)."""
+        return cls(
+            db=db,
+            channels=ChannelSettingsStore(db),
+            quotas=QuotaBook(db),
+            blocklist=BlocklistStore(db),
+        )
