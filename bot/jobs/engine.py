@@ -57,6 +57,10 @@ log = logging.getLogger(__name__)
 ACTIVE_KIE_STATES = ("waiting", "queuing", "generating")
 
 
+class _JobGone(Exception):
+    """The job left the queue (cancelled) before its createTask was sent."""
+
+
 def _ctx(job: Job) -> str:
     """Return the ids every job log line carries (never the prompt: it is user content)."""
     return f"job={job.id} guild={job.guild_id} channel={job.channel_id} task={job.task_id or '-'}"
@@ -167,6 +171,9 @@ class JobEngine:
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deliveries: set[asyncio.Task[Any]] = set()
         self._workers: list[asyncio.Task[None]] = []
+        # Submissions under way (task → job id), and the jobs whose createTask is on the wire.
+        self._submits: dict[asyncio.Future[None], str] = {}
+        self._sending: set[str] = set()
         self._member_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -200,23 +207,30 @@ class JobEngine:
             self._announce_positions_soon()
 
     async def shutdown(self, timeout: float = 20.0) -> None:
-        """Stop taking work, let deliveries under way finish within `timeout`, keep the rest.
+        """Stop taking work, let what is under way finish within `timeout`, keep the rest.
 
         Queued and running jobs stay in the database exactly as they are; the next start
-        resumes them. Only a delivery cut off by the timeout may post one part twice.
+        resumes them. A submission still waiting for a createTask slot is cut (its job is
+        still QUEUED); one whose request is on the wire is let finish, so that its task id
+        is recorded. Only a delivery cut off by the timeout may post one part twice.
         """
         self.accepting = False
         for worker in self._workers:
             worker.cancel()
         if self._positions_task:
             self._positions_task.cancel()
-        if self._deliveries:
-            _, pending = await asyncio.wait(self._deliveries, timeout=timeout)
+        for task, job_id in list(self._submits.items()):
+            if job_id not in self._sending:
+                task.cancel()
+        finishing = [*self._submits, *self._deliveries]
+        if finishing:
+            _, pending = await asyncio.wait(finishing, timeout=timeout)
             if pending:
                 log.warning(
-                    "%d delivery(ies) cut off by shutdown; they resume on start", len(pending)
+                    "%d submission(s)/delivery(ies) cut off by shutdown; they resume on start",
+                    len(pending),
                 )
-        everything = [*self._workers, *self._tasks, *self._deliveries]
+        everything = [*self._workers, *self._submits, *self._tasks, *self._deliveries]
         for task in everything:
             task.cancel()
         await asyncio.gather(*everything, return_exceptions=True)
@@ -324,19 +338,15 @@ class JobEngine:
     async def _submit_worker(self) -> None:
         while True:
             job_id = await self.queue.get()
-            job = await self.store.update(
-                job_id,
-                expect={JobState.QUEUED},
-                state=JobState.SUBMITTING,
-                submitted_at=self.clock(),
-                updated_at=self.clock(),
-            )
             self._announce_positions_soon()
-            if job is None:
+            job = await self.store.get(job_id)
+            if job is None or job.state is not JobState.QUEUED:
                 continue  # cancelled while queued
-            # Shielded: a shutdown must not cut a createTask in half and leave its outcome
-            # unknown when waiting a moment would tell us the task id.
-            await asyncio.shield(self._guard(self._submit(job), job))
+            task = asyncio.ensure_future(self._guard(self._submit(job), job))
+            self._submits[task] = job.id
+            task.add_done_callback(lambda t: self._submits.pop(t, None))
+            # Shielded: shutdown decides per submission whether it may be cut (see there).
+            await asyncio.shield(task)
 
     def callback_url(self, job: Job) -> str | None:
         """Return the callback URL for this job (its token makes it unguessable)."""
@@ -344,6 +354,7 @@ class JobEngine:
         return f"{base.rstrip('/')}/kie/callback/{job.callback_token}" if base else None
 
     async def _submit(self, job: Job) -> None:
+        """Send createTask; the row says SUBMITTING only once the request is about to leave."""
         request = CreateTaskRequest(
             prompt=prompt_for_kie(job.options.prompt, job.options.images),
             image_size=job.options.size,
@@ -353,8 +364,26 @@ class JobEngine:
             nsfw_checker=job.options.safety,
             callback_url=self.callback_url(job),
         )
+
+        async def mark_sending() -> None:
+            nonlocal job
+            now = self.clock()
+            updated = await self.store.update(
+                job.id,
+                expect={JobState.QUEUED},
+                state=JobState.SUBMITTING,
+                submitted_at=now,
+                updated_at=now,
+            )
+            if updated is None:
+                raise _JobGone  # cancelled while waiting for a createTask slot
+            job = updated
+            self._sending.add(job.id)
+
         try:
-            task_id = await self.kie.create_task(request)
+            task_id = await self.kie.create_task(request, before_send=mark_sending)
+        except _JobGone:
+            return
         except KieOutcomeUnknown:
             log.warning("%s: createTask outcome unknown; reconciling, not resending", _ctx(job))
             await self._reconcile_unknown(job)
@@ -363,6 +392,8 @@ class JobEngine:
             log.info("%s: createTask refused: %s", _ctx(job), exc)
             await self._fail(job.id, message_for_error(exc), code=str(exc.code or "error"))
             return
+        finally:
+            self._sending.discard(job.id)
         await self._adopt(job, task_id)
 
     async def _adopt(self, job: Job, task_id: str) -> None:

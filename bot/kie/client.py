@@ -220,8 +220,18 @@ class KieClient:
             log.warning("kie %s failed (%s); retry %d in %.2fs", what, reason, attempt, delay)
             await self._sleep(delay)
 
-    async def create_task(self, req: CreateTaskRequest) -> str:
-        """Create a generation task and return its taskId (see bot.kie.retry for retries)."""
+    async def create_task(
+        self,
+        req: CreateTaskRequest,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        """Create a generation task and return its taskId (see bot.kie.retry for retries).
+
+        `before_send` is awaited once, after the rate-limit slot is held and before the
+        request leaves: the caller can record "sent" only when it truly is about to be
+        (and abort by raising). Waiting for a slot is therefore always safe to cancel.
+        """
         req.validate()
         payload = req.to_payload()
         attempt = 0
@@ -229,6 +239,8 @@ class KieClient:
             retry_after: float | None = None
             try:
                 async with self._limiter.create.slot():
+                    if before_send is not None and attempt == 0:
+                        await before_send()
                     status, text, header_retry = await self._exchange(
                         "POST", CREATE_TASK_PATH, payload=payload
                     )

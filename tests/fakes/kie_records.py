@@ -45,6 +45,8 @@ class CallbackAttempt:
     headers: dict[str, str]
     status: int | None = None
     error: str | None = None
+    #: time.time() just before the POST was sent.
+    sent_at: float | None = None
 
 
 @dataclass(frozen=True)

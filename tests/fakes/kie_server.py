@@ -445,7 +445,9 @@ class FakeKie:
                 ts = str(int(time.time()))
                 headers["X-Webhook-Timestamp"] = ts
                 headers["X-Webhook-Signature"] = webhook_signature(self.hmac_key, task.task_id, ts)
-            record = CallbackAttempt(task.task_id, task.callback_url, attempt + 1, body, headers)
+            record = CallbackAttempt(
+                task.task_id, task.callback_url, attempt + 1, body, headers, sent_at=time.time()
+            )
             self.callbacks.append(record)
             try:
                 async with self._session.post(
