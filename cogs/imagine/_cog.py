@@ -10,6 +10,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.control import check_caps, is_allowed
 from bot.errors import UserFacingError
 from bot.jobs.delivery import Progress
 from bot.jobs.engine import EngineConfig, JobEngine, JobRequest
@@ -172,13 +173,33 @@ class Imagine(commands.Cog):
         images: int | None,
         seed: int | None,
     ) -> JobOptions:
-        """Apply the channel's defaults and rules to what the member asked for."""
+        """Apply the channel's rules and defaults to what the member asked for, or refuse."""
+        assert interaction.guild is not None
+        control = self.bot.control
+        guild_id = interaction.guild.id
+        channel = interaction.channel
+        # A thread follows its parent channel's settings.
+        parent = getattr(channel, "parent", None)
+        settings_channel = parent if isinstance(parent, discord.abc.GuildChannel) else channel
+        channel_id = settings_channel.id if settings_channel else interaction.channel_id
+        settings = await control.channels.get(guild_id, channel_id)
+        refusal = is_allowed(settings, await control.channels.get_mode(guild_id))
+        if refusal:
+            raise UserFacingError(refusal)
+        await control.blocklist.ensure_clean(guild_id, prompt)
+        resolution = resolution or settings.resolution
+        images = images or settings.images
+        refusal = check_caps(settings, resolution=resolution, images=images)
+        if refusal:
+            raise UserFacingError(refusal)
+        is_nsfw = getattr(settings_channel, "is_nsfw", None)
         return JobOptions(
             prompt=prompt,
-            size=ImageSize(size or ImageSize.SQUARE_HD),
-            resolution=Resolution(resolution or Resolution.R1K),
-            images=images or 1,
+            size=ImageSize(size or settings.image_size),
+            resolution=Resolution(resolution),
+            images=images,
             seed=seed,
+            safety=settings.safety_for(bool(is_nsfw and is_nsfw())),
         )
 
     async def _job(self, job_id: str) -> Job:
