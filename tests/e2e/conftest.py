@@ -289,3 +289,28 @@ async def stack(
     s = await start_stack(fake_discord, kie, sqlite_db)
     yield s
     await stop_stack(s)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def stack_on_each_db(
+    request: pytest.FixtureRequest,
+    fake_discord: FakeDiscord,  # noqa: F811
+    kie: FakeKie,
+    tmp_path: Any,
+) -> AsyncIterator[Stack]:
+    """The bot against both stand-ins, once on SQLite and once on PostgreSQL."""
+    if request.param == "sqlite":
+        db = await open_database(f"sqlite:///{tmp_path}/bot.db")
+        schema = None
+    else:
+        schema = await _postgres_schema()
+        db = await open_database(POSTGRES_URL, server_settings={"search_path": schema})
+    await apply_migrations(db, now=time.time())
+    s = await start_stack(fake_discord, kie, db)
+    try:
+        yield s
+    finally:
+        await stop_stack(s)
+        await db.close()
+        if schema is not None:
+            await _drop_schema(schema)
