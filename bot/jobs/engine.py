@@ -329,6 +329,8 @@ class JobEngine:
         await self.quota.refund(job_id)
         self._wake(job_id)
         log.info("%s cancelled by its requester", _ctx(cancelled))
+        if cancelled.task_id is not None:
+            self._spawn(self._record_cost(cancelled), cancelled)
         with contextlib.suppress(Exception):
             await self.delivery.cancelled(cancelled)
         return cancelled
@@ -408,7 +410,9 @@ class JobEngine:
         )
         if running is None:
             # Cancelled meanwhile: keep the task id so the money trail stays complete.
-            await self.store.update(job.id, task_id=task_id)
+            cancelled = await self.store.update(job.id, task_id=task_id)
+            if cancelled is not None:
+                self._spawn(self._record_cost(cancelled), cancelled)
             return
         log.info("%s: kie task %s created", _ctx(job), task_id)
         _count(running)
@@ -514,6 +518,37 @@ class JobEngine:
                     await self._progress(job, Progress(eta=eta))
         finally:
             self._wakes.pop(job.id, None)
+
+    async def _record_cost(self, job: Job) -> None:
+        """Follow a cancelled job's task to its end, only to record what kie charged for it.
+
+        kie has no cancel endpoint: the task runs on and is billed, and usage reports must
+        show that money even though the member was refunded and sees nothing more.
+        """
+        assert job.task_id is not None
+        plan = await self._plan(job)
+        started = job.submitted_at or job.created_at
+        elapsed = self.clock() - started
+        while elapsed <= self.config.give_up_after:
+            await asyncio.sleep(max(plan.next_check(elapsed) - elapsed, 0.0))
+            try:
+                record = await self.kie.get_task(job.task_id)
+            except KieError as exc:
+                if isinstance(exc, KieTaskNotFound | KieUnauthorized):
+                    return
+                record = None
+            if record is not None and record.is_terminal:
+                metrics.CREDITS_CONSUMED.inc(record.credits_consumed)
+                await self.store.update(
+                    job.id, kie_state=record.state.value, credits_consumed=record.credits_consumed
+                )
+                log.info(
+                    "%s: cancelled task ended; kie charged %s credits",
+                    _ctx(job),
+                    record.credits_consumed,
+                )
+                return
+            elapsed = self.clock() - started
 
     def _wake(self, job_id: str) -> None:
         event = self._wakes.get(job_id)

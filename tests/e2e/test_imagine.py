@@ -168,3 +168,19 @@ async def test_mentions_in_the_prompt_ping_nobody(stack: Stack) -> None:
     assert result.pinged_user_ids == {stack.world.alice.id}
     assert not result.mention_everyone
     assert result.mention_role_ids == []
+
+
+async def test_cancelled_task_cost_is_still_recorded(stack: Stack) -> None:
+    """kie bills a task that runs on after a cancel: its credits still reach the job row."""
+    stack.kie.durations = Durations(0.1, 0.1, 30.0)
+    interaction = await stack.imagine(images=2)
+    job = await stack.wait_job(
+        (await stack.job_for(interaction)).id, lambda j: j.task_id is not None
+    )
+    await stack.bot.engine.cancel(job.id, stack.world.alice.id)  # type: ignore[union-attr]
+    assert job.task_id is not None
+    stack.kie.finish_now(job.task_id)
+    job = await stack.wait_job(job.id, lambda j: j.credits_consumed is not None)
+    assert job.state is JobState.CANCELLED
+    assert job.credits_consumed == 10
+    assert stack.results_for(job) == []
