@@ -198,7 +198,9 @@ class Imagine(commands.Cog):
             size=ImageSize(size or settings.image_size),
             resolution=Resolution(resolution),
             images=images,
-            seed=seed,
+            # kie does not report the seed it picked, so pick it here: the result can then
+            # always show a seed that reproduces it.
+            seed=seed if seed is not None else secrets.randbelow(SEED_MAX + 1),
             safety=settings.safety_for(bool(is_nsfw and is_nsfw())),
         )
 

@@ -6,7 +6,7 @@ import pytest
 
 from bot.errors import UserFacingError
 from bot.jobs.models import JobState
-from tests.e2e.conftest import Stack, text_of
+from tests.e2e.conftest import Stack, start_stack, stop_stack, text_of
 from tests.fakes.kie_records import Durations
 
 
@@ -184,3 +184,32 @@ async def test_cancelled_task_cost_is_still_recorded(stack: Stack) -> None:
     assert job.state is JobState.CANCELLED
     assert job.credits_consumed == 10
     assert stack.results_for(job) == []
+
+
+async def test_a_seed_is_always_shown_and_reaches_kie(stack: Stack) -> None:
+    """Without a seed option the bot picks one, sends it, and shows it for reuse."""
+    interaction = await stack.imagine(prompt="a quiet harbour")
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    [task] = stack.kie.tasks_created()
+    assert isinstance(task.input["seed"], int)
+    assert task.input["seed"] == job.options.seed
+    [result] = stack.results_for(job)
+    assert f"Seed {job.options.seed}" in text_of(result)
+
+
+async def test_buttons_work_after_a_restart(stack: Stack) -> None:
+    """A result posted before a restart still answers its Reroll button afterwards."""
+    interaction = await stack.imagine(prompt="a windmill")
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    [result] = stack.results_for(job)
+    await stop_stack(stack)
+    restarted = await start_stack(stack.discord, stack.kie, stack.db)
+    try:
+        click = await restarted.discord.click_button(
+            result, f"imagine:reroll:{job.id}", restarted.world.carol
+        )
+        again = await restarted.wait_job((await restarted.job_for(click)).id)
+        assert again.state is JobState.DELIVERED
+        assert again.parent_job_id == job.id
+    finally:
+        await stop_stack(restarted)
