@@ -369,6 +369,8 @@ class JobEngine:
 
         async def mark_sending() -> None:
             nonlocal job
+            # From here on the submission must not be cut by a shutdown: mark it first.
+            self._sending.add(job.id)
             now = self.clock()
             updated = await self.store.update(
                 job.id,
@@ -380,23 +382,24 @@ class JobEngine:
             if updated is None:
                 raise _JobGone  # cancelled while waiting for a createTask slot
             job = updated
-            self._sending.add(job.id)
 
         try:
-            task_id = await self.kie.create_task(request, before_send=mark_sending)
-        except _JobGone:
-            return
-        except KieOutcomeUnknown:
-            log.warning("%s: createTask outcome unknown; reconciling, not resending", _ctx(job))
-            await self._reconcile_unknown(job)
-            return
-        except KieError as exc:
-            log.info("%s: createTask refused: %s", _ctx(job), exc)
-            await self._fail(job.id, message_for_error(exc), code=str(exc.code or "error"))
-            return
+            try:
+                task_id = await self.kie.create_task(request, before_send=mark_sending)
+            except _JobGone:
+                return
+            except KieOutcomeUnknown:
+                log.warning("%s: createTask outcome unknown; reconciling, not resending", _ctx(job))
+                await self._reconcile_unknown(job)
+                return
+            except KieError as exc:
+                log.info("%s: createTask refused: %s", _ctx(job), exc)
+                await self._fail(job.id, message_for_error(exc), code=str(exc.code or "error"))
+                return
+            # Still "sending" until the task id is written, or a shutdown could cut it here.
+            await self._adopt(job, task_id)
         finally:
             self._sending.discard(job.id)
-        await self._adopt(job, task_id)
 
     async def _adopt(self, job: Job, task_id: str) -> None:
         """Record that kie knows the job as `task_id` and start watching it."""
