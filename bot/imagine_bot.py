@@ -25,7 +25,7 @@ __all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
 
 log = logging.getLogger(__name__)
 
-COGS = ("cogs.imagine",)
+COGS = ("cogs.imagine", "cogs.quota", "cogs.admin")
 
 
 def point_discord_py_at(api_base_url: str, gateway_url: str) -> None:
