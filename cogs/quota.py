@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -12,6 +12,7 @@ from discord.ext import commands
 
 from bot.control import QuotaFigure, is_allowed
 from bot.jobs.models import Job, JobState
+from cogs._channels import rules_channel_id
 from cogs.imagine._embeds import truncate
 
 if TYPE_CHECKING:
@@ -117,7 +118,7 @@ class Quota(commands.Cog):
         control = self.bot.control
         role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
         # The same channel id /imagine reserves against.
-        channel_id = interaction.channel_id or 0
+        channel_id = rules_channel_id(interaction)
         figures = await control.quotas.status(
             guild_id, channel_id, member.id, role_ids, time.time()
         )
@@ -126,21 +127,12 @@ class Quota(commands.Cog):
         if self.bot.engine is not None:
             jobs = await self.bot.engine.store.in_flight(guild_id, member.id)
             max_jobs = self.bot.engine.config.max_jobs_per_member
-        settings = await control.channels.get(guild_id, _settings_channel_id(interaction))
+        settings = await control.channels.get(guild_id, channel_id)
         refusal = is_allowed(settings, await control.channels.get_mode(guild_id))
         embed = quota_embed(figures, jobs, max_jobs=max_jobs, refusal=refusal)
         await interaction.edit_original_response(
             embed=embed, allowed_mentions=discord.AllowedMentions.none()
         )
-
-
-def _settings_channel_id(interaction: discord.Interaction[Any]) -> int:
-    """Return the channel whose settings apply here (a thread follows its parent)."""
-    channel = interaction.channel
-    parent = getattr(channel, "parent", None)
-    if isinstance(parent, discord.abc.GuildChannel):
-        return parent.id
-    return interaction.channel_id or 0
 
 
 async def setup(bot: ImagineBot) -> None:

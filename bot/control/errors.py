@@ -62,8 +62,12 @@ def _quota_message(
     left = max(limit - used, 0)
     resets = f"it resets <t:{resets_at}:R>."
     if left == 0:
-        return f"{owner} limit of {limit} images per {period} is used up; {resets}"
+        return f"{owner} limit of {_images(limit)} per {period} is used up; {resets}"
     return (
-        f"You asked for {requested} images, but {owner.lower()} limit of {limit} per "
+        f"You asked for {_images(requested)}, but {owner.lower()} limit of {limit} per "
         f"{period} has only {left} left; {resets}"
     )
+
+
+def _images(n: int) -> str:
+    return f"{n} image" if n == 1 else f"{n} images"

@@ -119,6 +119,8 @@ class JobRequest:
     user_id: int
     options: JobOptions
     role_ids: tuple[int, ...] = ()
+    # The channel whose quota total applies (a thread's parent); defaults to channel_id.
+    quota_channel_id: int | None = None
     interaction: InteractionRef | None = None
     spoiler: bool = False
     parent_job_id: str | None = None
@@ -293,7 +295,7 @@ class JobEngine:
             await self.quota.reserve(
                 job_id=job.id,
                 guild_id=job.guild_id,
-                channel_id=job.channel_id,
+                channel_id=request.quota_channel_id or job.channel_id,
                 user_id=job.user_id,
                 role_ids=request.role_ids,
                 images=job.options.images,

@@ -17,6 +17,7 @@ from bot.jobs.engine import EngineConfig, JobEngine, JobRequest
 from bot.jobs.models import InteractionRef, Job, JobOptions
 from bot.kie import DEFAULT_USER_AGENT, MAX_IMAGES, MAX_PROMPT_CHARS, ImageSize, Resolution
 from bot.store.jobs import JobStore
+from cogs._channels import rules_channel_id, rules_channel_is_nsfw
 from cogs.imagine._delivery import DiscordDelivery
 from cogs.imagine._embeds import SIZE_NAMES, progress_embed
 from cogs.imagine._views import DYNAMIC_ITEMS, RemixModal, progress_view
@@ -149,6 +150,7 @@ class Imagine(commands.Cog):
             JobRequest(
                 guild_id=interaction.guild.id,
                 channel_id=interaction.channel_id or 0,
+                quota_channel_id=rules_channel_id(interaction),
                 user_id=interaction.user.id,
                 role_ids=tuple(r.id for r in interaction.user.roles),
                 options=options,
@@ -177,11 +179,7 @@ class Imagine(commands.Cog):
         assert interaction.guild is not None
         control = self.bot.control
         guild_id = interaction.guild.id
-        channel = interaction.channel
-        # A thread follows its parent channel's settings.
-        parent = getattr(channel, "parent", None)
-        settings_channel = parent if isinstance(parent, discord.abc.GuildChannel) else channel
-        channel_id = settings_channel.id if settings_channel else interaction.channel_id
+        channel_id = rules_channel_id(interaction)
         settings = await control.channels.get(guild_id, channel_id)
         refusal = is_allowed(settings, await control.channels.get_mode(guild_id))
         if refusal:
@@ -192,7 +190,6 @@ class Imagine(commands.Cog):
         refusal = check_caps(settings, resolution=resolution, images=images)
         if refusal:
             raise UserFacingError(refusal)
-        is_nsfw = getattr(settings_channel, "is_nsfw", None)
         return JobOptions(
             prompt=prompt,
             size=ImageSize(size or settings.image_size),
@@ -201,7 +198,7 @@ class Imagine(commands.Cog):
             # kie does not report the seed it picked, so pick it here: the result can then
             # always show a seed that reproduces it.
             seed=seed if seed is not None else secrets.randbelow(SEED_MAX + 1),
-            safety=settings.safety_for(bool(is_nsfw and is_nsfw())),
+            safety=settings.safety_for(rules_channel_is_nsfw(interaction)),
         )
 
     async def _job(self, job_id: str) -> Job:

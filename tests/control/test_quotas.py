@@ -175,6 +175,18 @@ def test_refusal_messages(scope, start) -> None:
     assert error.remaining == 0
 
 
+def test_refusal_counts_are_grammatical() -> None:
+    """One image is "1 image", not "1 images"."""
+    used_up = QuotaExceeded(
+        scope="member", limit=1, period="day", used=1, requested=1, resets_at=1_741_824_000
+    )
+    assert used_up.message.startswith("Your limit of 1 image per day is used up")
+    partial = QuotaExceeded(
+        scope="member", limit=3, period="day", used=2, requested=2, resets_at=1_741_824_000
+    )
+    assert partial.message.startswith("You asked for 2 images, but your limit of 3 per day")
+
+
 async def test_channel_total_is_shared(book: QuotaBook) -> None:
     """The channel limit counts every member in that channel, not other channels."""
     await set_limits(book, [("channel", CHANNEL, 3, "day")])
