@@ -55,6 +55,9 @@ class ImagineBot(commands.Bot):
     ) -> None:
         # Interactions carry the member, their roles and permissions; the guilds intent
         # keeps roles and channels cached. No privileged intent is needed.
+        # The bot never joins voice: don't warn every start that voice libraries are absent.
+        discord.VoiceClient.warn_nacl = False
+        discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
         super().__init__(

@@ -79,6 +79,9 @@ async def _run_until_stopped(bot: ImagineBot, settings: Settings, stop: asyncio.
             if isinstance(exc, discord.LoginFailure):
                 log.error("Discord refused DISCORD_TOKEN: %s", exc)
                 return 1
+            if isinstance(exc, aiohttp.ClientError | OSError):
+                log.error("cannot reach Discord at %s: %s", settings.discord_api_base_url, exc)
+                return 1
             if exc is not None:
                 raise exc
             return 0
