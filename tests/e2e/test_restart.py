@@ -182,3 +182,36 @@ async def test_kill_9_while_submitting_is_not_resent_and_refunds(
     assert second.bad_lines() == [], second.stderr()
     assert len(kie.calls(CREATE_TASK)) == 1
     assert results_for(fake_discord, job.id) == []
+
+
+async def test_sigterm_during_generation_then_restart_delivers_once(
+    fake_discord: FakeDiscord,
+    kie: FakeKie,
+    sqlite_db: Database,
+    tmp_path: Path,
+    spawn_bot: Spawn,  # noqa: F811
+) -> None:
+    """SIGTERM mid-generation exits 0 and keeps the job; the next start delivers it once."""
+    kie.durations = Durations(0.2, 0.2, 3.0)
+    await seed_history(sqlite_db, took=3.4)
+    db_path = tmp_path / "bot.db"
+    first = await spawn_bot(bot_env(fake_discord, kie, database_path=db_path))
+    await first.until(identified_sessions(fake_discord, 1))
+    interaction = await fake_discord.send_slash_command(
+        fake_discord.world.alice, "imagine", {"prompt": "a kite over dunes"}
+    )
+    job = await first.until(
+        wait_job(sqlite_db, interaction, lambda j: j.state is JobState.RUNNING, timeout=10)
+    )
+    assert await first.stop() == 0
+    assert first.bad_lines() == [], first.stderr()
+    kept = await wait_job(sqlite_db, interaction, lambda j: j.state is JobState.RUNNING)
+    assert kept.task_id == job.task_id
+
+    second = await spawn_bot(bot_env(fake_discord, kie, database_path=db_path))
+    await second.until(identified_sessions(fake_discord, 2))
+    job = await second.until(wait_job(sqlite_db, interaction))
+    assert job.state is JobState.DELIVERED, job.fail_message
+    assert await second.stop() == 0
+    assert len(results_for(fake_discord, job.id)) == 1
+    assert len(kie.calls(CREATE_TASK)) == 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.jobs.models import JobState
 from bot.kie import KieLimiter, RateLimit
 from bot.store.database import Database
-from tests.e2e.conftest import KIE_KEY, start_stack, stop_stack, wait_until
+from tests.e2e.conftest import KIE_KEY, Stack, start_stack, stop_stack, wait_until
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.kie_records import Durations
 from tests.fakes.kie_server import FakeKie
@@ -52,3 +52,12 @@ async def test_shutdown_keeps_queued_jobs_queued_and_restart_delivers_each_once(
                 assert len(stack.results_for(job)) == 1
         finally:
             await stop_stack(stack)
+
+
+async def test_commands_during_shutdown_get_a_polite_reply(stack: Stack) -> None:
+    """Once shutdown has begun, /imagine is answered privately and nothing is queued."""
+    stack.bot.accepting_commands = False
+    interaction = await stack.imagine()
+    await stack.wait_reply(interaction, "restarting")
+    assert stack.discord.original_for(interaction).ephemeral  # type: ignore[union-attr]
+    assert await stack.db.fetchval("SELECT COUNT(*) FROM jobs") == 0
