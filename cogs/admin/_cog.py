@@ -34,6 +34,7 @@ from bot.control.periods import Period, parse_period
 from bot.control.usage import usage
 from bot.errors import UserFacingError
 from bot.kie import MAX_IMAGES
+from cogs._channels import rules_channel
 from cogs.admin import _embeds as ui
 from cogs.imagine._cog import RESOLUTION_CHOICES, SIZE_CHOICES
 from cogs.imagine._embeds import truncate
@@ -181,9 +182,7 @@ class ImagineAdmin(
     @staticmethod
     def _here(interaction: Interaction) -> discord.abc.GuildChannel:
         """Return the channel this was used in (a thread's parent, whose settings it follows)."""
-        channel = interaction.channel
-        if isinstance(channel, discord.Thread):
-            channel = channel.parent
+        channel = rules_channel(interaction)
         if not isinstance(channel, discord.abc.GuildChannel):
             raise UserFacingError("Pick a channel with the `channel` option.")
         return channel

@@ -9,10 +9,11 @@ import pytest
 from discord import app_commands
 
 from bot.imagine_bot import ImagineBot
-from bot.jobs.models import JobState
+from bot.jobs.models import Job, JobState
 from bot.store.database import Database
 from tests.e2e.conftest import start_stack, stop_stack, wait_until
 from tests.e2e.subprocess_bot import (
+    BotProcess,
     Spawn,
     bot_env,
     identified_sessions,
@@ -21,6 +22,7 @@ from tests.e2e.subprocess_bot import (
     spawn_bot,  # noqa: F401 - fixture
     wait_job,
 )
+from tests.fakes.discord_records import InteractionRecord
 from tests.fakes.discord_server import FakeDiscord
 from tests.fakes.kie_server import CREATE_TASK, Durations, FakeKie
 
@@ -97,6 +99,28 @@ async def test_dev_guild_commands_sync_to_the_guild_route(
     assert fake_discord.command_syncs == {guild_id: 1, "global": 1}
 
 
+async def _bot_with_a_running_job(
+    discord: FakeDiscord,
+    kie: FakeKie,
+    db: Database,
+    db_path: Path,
+    spawn_bot: Spawn,  # noqa: F811
+    prompt: str,
+) -> tuple[BotProcess, InteractionRecord, Job]:
+    """Start a subprocess bot and wait until its /imagine job is generating at kie (~3 s)."""
+    kie.durations = Durations(0.2, 0.2, 3.0)
+    await seed_history(db, took=3.4)  # so the poll plan expects ~3 s jobs
+    bot = await spawn_bot(bot_env(discord, kie, database_path=db_path))
+    await bot.until(identified_sessions(discord, 1))
+    interaction = await discord.send_slash_command(
+        discord.world.alice, "imagine", {"prompt": prompt}
+    )
+    job = await bot.until(
+        wait_job(db, interaction, lambda j: j.state is JobState.RUNNING, timeout=10)
+    )
+    return bot, interaction, job
+
+
 async def test_kill_9_while_running_resumes_and_delivers_once(
     fake_discord: FakeDiscord,
     kie: FakeKie,
@@ -105,16 +129,9 @@ async def test_kill_9_while_running_resumes_and_delivers_once(
     spawn_bot: Spawn,  # noqa: F811
 ) -> None:
     """kill -9 of the bot during generation → restart → delivered once, one createTask."""
-    kie.durations = Durations(0.2, 0.2, 3.0)
-    await seed_history(sqlite_db, took=3.4)
     db_path = tmp_path / "bot.db"
-    first = await spawn_bot(bot_env(fake_discord, kie, database_path=db_path))
-    await first.until(identified_sessions(fake_discord, 1))
-    interaction = await fake_discord.send_slash_command(
-        fake_discord.world.alice, "imagine", {"prompt": "a paper boat on a pond"}
-    )
-    job = await first.until(
-        wait_job(sqlite_db, interaction, lambda j: j.state is JobState.RUNNING, timeout=10)
+    first, interaction, job = await _bot_with_a_running_job(
+        fake_discord, kie, sqlite_db, db_path, spawn_bot, "a paper boat on a pond"
     )
     await first.kill()
     assert results_for(fake_discord, job.id) == []
@@ -192,16 +209,9 @@ async def test_sigterm_during_generation_then_restart_delivers_once(
     spawn_bot: Spawn,  # noqa: F811
 ) -> None:
     """SIGTERM mid-generation exits 0 and keeps the job; the next start delivers it once."""
-    kie.durations = Durations(0.2, 0.2, 3.0)
-    await seed_history(sqlite_db, took=3.4)
     db_path = tmp_path / "bot.db"
-    first = await spawn_bot(bot_env(fake_discord, kie, database_path=db_path))
-    await first.until(identified_sessions(fake_discord, 1))
-    interaction = await fake_discord.send_slash_command(
-        fake_discord.world.alice, "imagine", {"prompt": "a kite over dunes"}
-    )
-    job = await first.until(
-        wait_job(sqlite_db, interaction, lambda j: j.state is JobState.RUNNING, timeout=10)
+    first, interaction, job = await _bot_with_a_running_job(
+        fake_discord, kie, sqlite_db, db_path, spawn_bot, "a kite over dunes"
     )
     assert await first.stop() == 0
     assert first.bad_lines() == [], first.stderr()
