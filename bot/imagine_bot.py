@@ -1,11 +1,18 @@
-"""The Discord process: a commands.Bot wired with injected resources."""
+"""The Discord process: a commands.Bot, and the one place where the job machinery is built.
+
+From the injected resources (settings, HTTP session, database, kie client) it builds, once:
+control (channels, quotas, blocklist) → the Discord delivery → the job engine → admission.
+Cogs and the web server read these attributes; none of them builds its own.
+"""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 import aiohttp
 import discord
@@ -13,13 +20,16 @@ import yarl
 from discord.ext import commands
 
 from bot.control import Control
+from bot.control.admission import Admission
+from bot.images import download_all
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.models import INTERACTION_LIFETIME
+from bot.jobs.ports import Delivery
+from bot.jobs.store import JobStore
+from bot.kie import DEFAULT_USER_AGENT, KieClient
 from bot.settings import Settings
 from bot.store.database import Database
 from bot.tree import ImagineTree
-
-if TYPE_CHECKING:
-    from bot.jobs.engine import JobEngine
-    from bot.kie import KieClient
 
 __all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
 
@@ -48,7 +58,8 @@ class ImagineBot(commands.Bot):
         http_session: aiohttp.ClientSession,
         db: Database,
         kie: KieClient,
-        interaction_lifetime: float = 15 * 60.0,
+        make_delivery: Callable[[ImagineBot], Delivery],
+        interaction_lifetime: float = INTERACTION_LIFETIME,
         shutdown_grace: float = 20.0,
         engine_options: dict[str, Any] | None = None,
         **options: Any,
@@ -72,22 +83,48 @@ class ImagineBot(commands.Bot):
         self.http_session = http_session
         self.db = db
         self.kie = kie
-        # Channel settings, quotas and blocklist, with their caches: one per process.
-        self.control = Control.for_database(db)
         # Discord's interaction tokens live 15 minutes; tests shorten it with their stand-in.
         self.interaction_lifetime = interaction_lifetime
         # How long a shutdown lets deliveries under way finish.
         self.shutdown_grace = shutdown_grace
-        # Overrides of EngineConfig fields (tests use sub-second kie timings).
-        self.engine_options = engine_options or {}
-        self.engine: JobEngine | None = None
-        self.accepting_commands = True
+        # Channel settings, quotas and blocklist, with their caches: one per process.
+        self.control = Control.for_database(db)
+        self.delivery = make_delivery(self)
+        self.engine = JobEngine(
+            store=JobStore(db),
+            kie=kie,
+            delivery=self.delivery,
+            download=functools.partial(
+                download_all,
+                http_session,
+                allowed_hosts=settings.kie_result_hosts,
+                user_agent=DEFAULT_USER_AGENT,
+            ),
+            quota=self.control.quotas,
+            # Tests override fields (sub-second kie timings).
+            config=EngineConfig(
+                callback_base_url=settings.public_base_url, **(engine_options or {})
+            ),
+        )
+        self.admission = Admission(
+            control=self.control,
+            jobs=self.engine.store,
+            engine=self.engine,
+            max_jobs_per_member=settings.max_jobs_per_member,
+        )
         point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)
 
     async def setup_hook(self) -> None:
         for extension in COGS:
             await self.load_extension(extension)
         await self.sync_commands_if_changed()
+        await self.engine.start()
+
+    async def close(self) -> None:
+        """Stop the engine (unfinished jobs stay saved), then disconnect from Discord."""
+        await self.engine.shutdown(timeout=self.shutdown_grace)
+        await self.delivery.close()
+        await super().close()
 
     def command_payload(self) -> list[dict[str, Any]]:
         """Return the command definitions a sync would send, in a stable order."""

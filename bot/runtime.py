@@ -1,4 +1,8 @@
-"""Run the bot: open the shared resources, start the web server, stop cleanly on signals."""
+"""Run the bot: open the shared resources, build the bot, serve the web routes, stop on signals.
+
+This is the composition root: the only module that puts the Discord side (`cogs/`) and the
+job machinery (`bot/`) together.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import contextlib
 import logging
 import signal
 import time
+from typing import Any
 
 import aiohttp
 import discord
@@ -16,11 +21,12 @@ from bot import metrics
 from bot.imagine_bot import ImagineBot
 from bot.kie import DEFAULT_USER_AGENT, KieClient, KieLimiter
 from bot.settings import Settings
-from bot.store.database import open_database
+from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
 from bot.web import make_app
+from cogs.imagine import DiscordDelivery
 
-__all__ = ["make_kie_client", "run_bot"]
+__all__ = ["build_bot", "make_kie_client", "make_web_app", "run_bot"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,41 @@ def make_kie_client(
     )
 
 
+def build_bot(
+    settings: Settings,
+    *,
+    http_session: aiohttp.ClientSession,
+    db: Database,
+    kie: KieClient,
+    **options: Any,
+) -> ImagineBot:
+    """Return the bot, its results delivered to Discord by the imagine cog's delivery."""
+    return ImagineBot(
+        settings=settings,
+        http_session=http_session,
+        db=db,
+        kie=kie,
+        make_delivery=lambda bot: DiscordDelivery(
+            bot, interaction_lifetime=bot.interaction_lifetime
+        ),
+        **options,
+    )
+
+
+def make_web_app(bot: ImagineBot) -> web.Application:
+    """Return the web server's application for this bot."""
+    hmac_key = bot.settings.kie_webhook_hmac_key
+    return make_app(
+        engine=bot.engine,
+        db=bot.db,
+        hmac_key=hmac_key.reveal() if hmac_key else None,
+        gateway_up=lambda: (
+            bot.is_ready() and not bot.is_closed() and bot.ws is not None and bot.ws.open
+        ),
+        discord_latency=lambda: bot.latency,
+    )
+
+
 async def run_bot(settings: Settings) -> int:
     """Run until SIGINT/SIGTERM; return the process exit code."""
     assert settings.discord_token is not None and settings.kie_api_key is not None
@@ -52,8 +93,8 @@ async def run_bot(settings: Settings) -> int:
         await apply_migrations(db, now=time.time())
         async with aiohttp.ClientSession(headers={"User-Agent": DEFAULT_USER_AGENT}) as session:
             kie = make_kie_client(session, settings)
-            bot = ImagineBot(settings=settings, http_session=session, db=db, kie=kie)
-            runner = web.AppRunner(make_app(bot, db_ping=lambda: db.fetchval("SELECT 1")))
+            bot = build_bot(settings, http_session=session, db=db, kie=kie)
+            runner = web.AppRunner(make_web_app(bot))
             await runner.setup()
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
             log.info("web server on %s:%d", settings.web_host, settings.web_port)
@@ -86,9 +127,6 @@ async def _run_until_stopped(bot: ImagineBot, settings: Settings, stop: asyncio.
                 raise exc
             return 0
         log.info("shutting down: no new commands; in-flight jobs stay saved")
-        bot.accepting_commands = False
-        if bot.engine is not None:
-            await bot.engine.shutdown(timeout=bot.shutdown_grace)
         await bot.close()
         with contextlib.suppress(asyncio.CancelledError):
             await running

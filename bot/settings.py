@@ -1,4 +1,4 @@
-"""Settings: every environment variable SPEC names, parsed once into a frozen object.
+"""Settings: every environment variable the README lists, parsed once into a frozen object.
 
 Nothing here reads the environment at import time; `Settings.from_env()` is called by
 `bot.__main__` after `load_dotenv()`. A missing or malformed value raises `SettingsError`
@@ -55,7 +55,7 @@ class Secret:
 
 @dataclass(frozen=True, slots=True)
 class Settings:
-    """The bot's whole configuration (SPEC "Configuration")."""
+    """The bot's whole configuration (the README's "Configuration" table)."""
 
     discord_token: Secret | None
     kie_api_key: Secret | None

@@ -1,21 +1,27 @@
-"""The bot's web server: kie's callbacks, a health check and Prometheus metrics."""
+"""The bot's web server: kie's callbacks, a health check and Prometheus metrics.
+
+A callback is checked here (token, size, signature, shape) before the engine sees it: the
+engine receives only a verified event for a job it knows.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import math
+import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import Any
 
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from bot.jobs.engine import JobEngine
 from bot.jobs.models import JobState
+from bot.kie import KieError, parse_callback
+from bot.kie import signature as kie_signature
 from bot.metrics import DISCORD_LATENCY, JOBS_BY_STATE, QUEUE_LENGTH
-
-if TYPE_CHECKING:
-    from bot.imagine_bot import ImagineBot
+from bot.store.database import Database
 
 __all__ = ["MAX_CALLBACK_BYTES", "make_app"]
 
@@ -25,53 +31,67 @@ log = logging.getLogger(__name__)
 MAX_CALLBACK_BYTES = 64 * 1024
 
 
-def make_app(bot: ImagineBot, *, db_ping: Callable[[], Awaitable[object]]) -> web.Application:
-    """Build the aiohttp application serving SPEC's routes."""
+def _refuse(status: int, reason: str) -> web.Response:
+    return web.json_response({"code": status, "msg": reason}, status=status)
+
+
+def make_app(
+    *,
+    engine: JobEngine,
+    db: Database,
+    hmac_key: str | None,
+    gateway_up: Callable[[], bool],
+    discord_latency: Callable[[], float],
+    clock: Callable[[], float] = time.time,
+) -> web.Application:
+    """Build the aiohttp application: `POST /kie/callback/{job_token}`, `/healthz`, `/metrics`."""
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
 
     async def callback(request: web.Request) -> web.Response:
         token = request.match_info["job_token"]
         if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
-            return web.json_response({"code": 413, "msg": "body too large"}, status=413)
+            return _refuse(413, "body too large")
         try:
             payload = json.loads(await request.read())
         except web.HTTPRequestEntityTooLarge:
-            return web.json_response({"code": 413, "msg": "body too large"}, status=413)
+            return _refuse(413, "body too large")
         except ValueError:
-            return web.json_response({"code": 400, "msg": "body is not JSON"}, status=400)
+            return _refuse(400, "body is not JSON")
         if not isinstance(payload, dict):
-            return web.json_response({"code": 400, "msg": "body is not an object"}, status=400)
-        engine = bot.engine
-        if engine is None:
-            return web.json_response({"code": 503, "msg": "starting"}, status=503)
-        status, reason = await engine.handle_callback(token, payload, request.headers)
-        if status != 200:
-            return web.json_response({"code": status, "msg": reason}, status=status)
+            return _refuse(400, "body is not an object")
+        job = await engine.store.by_callback_token(token)
+        if job is None:
+            return _refuse(404, "unknown job")
+        if hmac_key is not None and not kie_signature.verify(
+            hmac_key, payload, request.headers, now=clock()
+        ):
+            log.warning("%s: callback with a bad or missing signature refused", job.ctx)
+            return _refuse(401, "bad signature")
+        try:
+            record = parse_callback(payload).record
+        except KieError as exc:
+            return _refuse(400, f"unreadable callback: {exc}")
+        if not await engine.on_callback(job, record):
+            return _refuse(400, "task id does not match this job")
         return web.json_response({"code": 200, "msg": "success"})
 
     async def healthz(request: web.Request) -> web.Response:
-        gateway = bot.is_ready() and not bot.is_closed() and bot.ws is not None and bot.ws.open
-        try:
-            await db_ping()
-            database = True
-        except Exception as exc:  # noqa: BLE001 - any driver error means not healthy
-            log.warning("health check: database does not answer: %r", exc)
-            database = False
-        body = {"gateway": gateway, "database": database}
-        return web.json_response(body, status=200 if gateway and database else 503)
+        database = await _answers(db.fetchval, "health check")
+        body = {"gateway": gateway_up(), "database": database}
+        return web.json_response(body, status=200 if all(body.values()) else 503)
 
     async def metrics(request: web.Request) -> web.Response:
         # Gauges of the present are read now, from the source of truth.
         try:
-            rows = await bot.db.fetch("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
+            rows = await db.fetch("SELECT state, COUNT(*) AS n FROM jobs GROUP BY state")
         except Exception as exc:  # noqa: BLE001 - metrics must answer even if the DB doesn't
             log.warning("metrics: database does not answer: %r", exc)
         else:
             counts = {r["state"]: int(r["n"]) for r in rows}
             for state in JobState:
                 JOBS_BY_STATE.labels(state=state.value).set(counts.get(state.value, 0))
-        QUEUE_LENGTH.set(len(bot.engine.queue) if bot.engine else 0)
-        latency = bot.latency
+        QUEUE_LENGTH.set(len(engine.queue))
+        latency = discord_latency()
         DISCORD_LATENCY.set(latency if math.isfinite(latency) else math.nan)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
@@ -79,3 +99,13 @@ def make_app(bot: ImagineBot, *, db_ping: Callable[[], Awaitable[object]]) -> we
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics)
     return app
+
+
+async def _answers(fetchval: Callable[[str], Awaitable[Any]], what: str) -> bool:
+    """Return whether the database answers a trivial query."""
+    try:
+        await fetchval("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - any driver error means not healthy
+        log.warning("%s: database does not answer: %r", what, exc)
+        return False
+    return True

@@ -10,7 +10,7 @@ BASE = {"DISCORD_TOKEN": "discord-secret-token-value", "KIE_API_KEY": "kie-secre
 
 
 def test_defaults_match_spec() -> None:
-    """Every optional variable takes SPEC's default."""
+    """Every optional variable takes its documented default (README: Configuration)."""
     s = Settings.from_env(BASE)
     assert s.database_url == "sqlite:///data/imagine.db"
     assert s.kie_api_base_url == "https://api.kie.ai"
@@ -26,7 +26,7 @@ def test_defaults_match_spec() -> None:
 
 
 def test_every_variable_is_read() -> None:
-    """Each variable in SPEC's table changes the setting it names."""
+    """Each variable in the README's configuration table changes the setting it names."""
     env = {
         **BASE,
         "DATABASE_URL": "postgresql://u@h/db",

@@ -9,7 +9,10 @@ from typing import Any
 
 from bot.kie import ImageSize, Resolution
 
-__all__ = ["UNFINISHED", "InteractionRef", "Job", "JobOptions", "JobState"]
+__all__ = ["INTERACTION_LIFETIME", "UNFINISHED", "InteractionRef", "Job", "JobOptions", "JobState"]
+
+# How long Discord lets an interaction's token be used for followups and edits.
+INTERACTION_LIFETIME = 15 * 60.0
 
 
 class JobState(StrEnum):
@@ -79,11 +82,9 @@ class Job:
     spoiler: bool = False
     parent_job_id: str | None = None
     interaction: InteractionRef | None = None
-    progress_message_id: int | None = None
     submitted_at: float | None = None
     kie_finished_at: float | None = None
     finished_at: float | None = None
-    next_check_at: float | None = None
     result_urls: tuple[str, ...] = ()
     parts_delivered: int = 0
     delivered_via: str | None = None
@@ -92,6 +93,14 @@ class Job:
     cost_time: float | None = None
     fail_code: str | None = None
     fail_message: str | None = None
+
+    @property
+    def ctx(self) -> str:
+        """Return the ids every log line about this job carries (never the prompt)."""
+        return (
+            f"job={self.id} guild={self.guild_id} channel={self.channel_id}"
+            f" task={self.task_id or '-'}"
+        )
 
     @classmethod
     def from_record(cls, row: dict[str, Any]) -> Job:
@@ -127,11 +136,9 @@ class Job:
             spoiler=bool(row["spoiler"]),
             parent_job_id=row["parent_job_id"],
             interaction=interaction,
-            progress_message_id=row["progress_message_id"],
             submitted_at=row["submitted_at"],
             kie_finished_at=row["kie_finished_at"],
             finished_at=row["finished_at"],
-            next_check_at=row["next_check_at"],
             result_urls=tuple(json.loads(row["result_urls"])) if row["result_urls"] else (),
             parts_delivered=int(row["parts_delivered"]),
             delivered_via=row["delivered_via"],
@@ -167,13 +174,11 @@ class Job:
             "interaction_token": ref.token if ref else None,
             "interaction_created_at": ref.created_at if ref else None,
             "attachment_size_limit": ref.attachment_size_limit if ref else None,
-            "progress_message_id": self.progress_message_id,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "submitted_at": self.submitted_at,
             "kie_finished_at": self.kie_finished_at,
             "finished_at": self.finished_at,
-            "next_check_at": self.next_check_at,
             "result_urls": json.dumps(list(self.result_urls)) if self.result_urls else None,
             "parts_delivered": self.parts_delivered,
             "delivered_via": self.delivered_via,

@@ -1,6 +1,14 @@
-"""Every way a job can end badly, in words a member understands (no tracebacks, no codes)."""
+"""The failure table: every way a job can end badly, each with its member-facing words.
+
+The engine names a case (`Failure`), never a sentence; the stored `fail_code` is the case's
+value and `fail_message` its English text. Nothing here is a traceback or a bare code.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from bot.kie import (
     KieError,
@@ -20,61 +28,165 @@ from bot.kie import (
     TaskRecord,
 )
 
-__all__ = ["message_for_error", "message_for_failed_task"]
+__all__ = ["Failed", "Failure", "failure_for_error", "failure_for_task"]
+
+NOTHING_CHARGED = "Nothing was charged to your quota."
+
+
+class Failure(StrEnum):
+    """Why a job ended without images; the value is what `jobs.fail_code` stores."""
+
+    # kie answered an API call with an error
+    KEY_REFUSED = "key-refused"
+    NO_CREDITS = "no-credits"
+    KIE_STALLED = "kie-stalled"
+    TASK_LOST = "task-lost"
+    REQUEST_INVALID = "request-invalid"
+    REQUEST_REFUSED = "request-refused"
+    KIE_BUSY = "kie-busy"
+    KEY_CAPPED = "key-capped"
+    MAINTENANCE = "maintenance"
+    KIE_INTERNAL = "kie-internal"
+    GENERATION_FAILED = "generation-failed"
+    MODEL_OFF = "model-off"
+    KIE_UNREACHABLE = "kie-unreachable"
+    KIE_ERROR = "kie-error"
+    # kie ran the task and reports it failed
+    CONTENT_REFUSED = "content-refused"
+    PROMPT_REFUSED = "prompt-refused"
+    TASK_FAILED = "task-failed"
+    # we stopped waiting, or could not tell
+    TIMEOUT = "timeout"
+    UNKNOWN = "unknown"
+    # the result could not be handed over
+    NO_IMAGES = "no-images"
+    DOWNLOAD = "download"
+    TOO_LARGE = "too-large"
+    UPLOAD_REFUSED = "upload-refused"
+    CANNOT_POST = "cannot-post"
+    NOT_POSTED = "not-posted"
+    # ours
+    INTERNAL = "internal"
+    CANCELLED = "cancelled"
+    SHUTTING_DOWN = "shutting-down"
+
+    def text(self, **params: object) -> str:
+        """Return the member-facing English sentence, with `params` filled in."""
+        template = _TEXT[self]
+        if "{reason}" in template and not params.get("reason"):
+            template = _TEXT_WITHOUT_REASON[self]
+        return template.format(**params)
+
+
+_TEXT: Mapping[Failure, str] = {
+    Failure.KEY_REFUSED: (
+        "kie.ai refused this server's API key. Tell an admin to check KIE_API_KEY."
+    ),
+    Failure.NO_CREDITS: (
+        "The server's kie.ai balance is empty — tell an admin to top it up. Nothing was charged."
+    ),
+    Failure.KIE_STALLED: (
+        "kie.ai's image service stalled and returned nothing for over 10 minutes. "
+        "Please try again later."
+    ),
+    Failure.TASK_LOST: "kie.ai has no record of this request any more. " + NOTHING_CHARGED,
+    Failure.REQUEST_INVALID: (
+        "kie.ai can't take that request as it stands. Check the options and try again."
+    ),
+    Failure.REQUEST_REFUSED: (
+        "kie.ai refused the request as invalid. Try a different prompt or options."
+    ),
+    Failure.KIE_BUSY: "kie.ai is busy right now (rate limit). Please try again in a minute.",
+    Failure.KEY_CAPPED: (
+        "This server's kie.ai key has reached the usage cap its owner set. Tell an admin."
+    ),
+    Failure.MAINTENANCE: "kie.ai is down for maintenance. Please try again later.",
+    Failure.KIE_INTERNAL: "kie.ai had an internal error. Please try again.",
+    Failure.GENERATION_FAILED: "kie.ai could not generate this image. Please try again.",
+    Failure.MODEL_OFF: "kie.ai has switched this model off for now. Tell an admin.",
+    Failure.KIE_UNREACHABLE: "kie.ai could not be reached. Please try again in a moment.",
+    Failure.KIE_ERROR: "kie.ai answered with an error we don't know. Please try again later.",
+    Failure.CONTENT_REFUSED: (
+        "kie.ai's content filter refused this prompt. Rephrase it and try again; "
+        "nothing was charged."
+    ),
+    Failure.PROMPT_REFUSED: "kie.ai refused the prompt ({reason}). Nothing was charged.",
+    Failure.TASK_FAILED: (
+        "kie.ai could not generate the image: {reason}. Nothing was charged; try again."
+    ),
+    Failure.TIMEOUT: (
+        "kie.ai did not finish within {minutes} minutes, so we stopped waiting. " + NOTHING_CHARGED
+    ),
+    Failure.UNKNOWN: (
+        "kie.ai did not confirm the request, so it was not retried (that could pay "
+        "twice). Nothing was taken from your quota; please try again."
+    ),
+    Failure.NO_IMAGES: "kie.ai finished but returned no images. " + NOTHING_CHARGED,
+    Failure.DOWNLOAD: "The images could not be downloaded from kie.ai. " + NOTHING_CHARGED,
+    Failure.TOO_LARGE: (
+        "The images could not be made small enough for this server's upload limit. "
+        + NOTHING_CHARGED
+    ),
+    Failure.UPLOAD_REFUSED: "Discord refused the upload as too large even after shrinking it.",
+    Failure.CANNOT_POST: ("I can't post in that channel (missing Send Messages or Attach Files)."),
+    Failure.NOT_POSTED: ("The images were made but could not be posted here. " + NOTHING_CHARGED),
+    Failure.INTERNAL: "Something went wrong on our side. Nothing was charged.",
+    Failure.CANCELLED: NOTHING_CHARGED,
+    Failure.SHUTTING_DOWN: "The bot is restarting; please try again in a minute.",
+}
+
+# The same sentences when kie gave no reason.
+_TEXT_WITHOUT_REASON: Mapping[Failure, str] = {
+    Failure.PROMPT_REFUSED: "kie.ai refused the prompt. Nothing was charged.",
+    Failure.TASK_FAILED: "kie.ai could not generate the image. Nothing was charged; try again.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Failed:
+    """A failure case with the values its sentence needs."""
+
+    failure: Failure
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    @property
+    def text(self) -> str:
+        """Return the English sentence."""
+        return self.failure.text(**self.params)
+
 
 # Checked in order: subclasses before their parents.
-_ERROR_MESSAGES: tuple[tuple[type[KieError], str], ...] = (
-    (KieUnauthorized, "kie.ai refused this server's API key. Tell an admin to check KIE_API_KEY."),
-    (
-        KieInsufficientCredits,
-        "The server's kie.ai balance is empty — tell an admin to top it up. Nothing was charged.",
-    ),
-    (
-        KieUpstreamTimeout,
-        "kie.ai's image service stalled and returned nothing for over 10 minutes. "
-        "Please try again later.",
-    ),
-    (KieTaskNotFound, "kie.ai lost track of this request. Please try again."),
-    (
-        KieRequestInvalid,
-        "kie.ai can't take that request as it stands. Check the options and try again.",
-    ),
-    (
-        KieValidationError,
-        "kie.ai refused the request as invalid. Try a different prompt or options.",
-    ),
-    (KieRateLimited, "kie.ai is busy right now (rate limit). Please try again in a minute."),
-    (
-        KieSubKeyLimit,
-        "This server's kie.ai key has reached the usage cap its owner set. Tell an admin.",
-    ),
-    (KieMaintenance, "kie.ai is down for maintenance. Please try again later."),
-    (KieServerError, "kie.ai had an internal error. Please try again."),
-    (KieGenerationFailed, "kie.ai could not generate this image. Please try again."),
-    (KieFeatureDisabled, "kie.ai has switched this model off for now. Tell an admin."),
-    (KieTransportError, "kie.ai could not be reached. Please try again in a moment."),
+_FOR_ERROR: tuple[tuple[type[KieError], Failure], ...] = (
+    (KieUnauthorized, Failure.KEY_REFUSED),
+    (KieInsufficientCredits, Failure.NO_CREDITS),
+    (KieUpstreamTimeout, Failure.KIE_STALLED),
+    (KieTaskNotFound, Failure.TASK_LOST),
+    (KieRequestInvalid, Failure.REQUEST_INVALID),
+    (KieValidationError, Failure.REQUEST_REFUSED),
+    (KieRateLimited, Failure.KIE_BUSY),
+    (KieSubKeyLimit, Failure.KEY_CAPPED),
+    (KieMaintenance, Failure.MAINTENANCE),
+    (KieServerError, Failure.KIE_INTERNAL),
+    (KieGenerationFailed, Failure.GENERATION_FAILED),
+    (KieFeatureDisabled, Failure.MODEL_OFF),
+    (KieTransportError, Failure.KIE_UNREACHABLE),
 )
 
 
-def message_for_error(error: KieError) -> str:
-    """Return the member-facing sentence for a kie error."""
-    for kind, message in _ERROR_MESSAGES:
+def failure_for_error(error: KieError) -> Failed:
+    """Return the case for a kie error answer."""
+    for kind, failure in _FOR_ERROR:
         if isinstance(error, kind):
-            return message
-    return "kie.ai answered with an error we don't know. Please try again later."
+            return Failed(failure)
+    return Failed(Failure.KIE_ERROR)
 
 
-def message_for_failed_task(record: TaskRecord) -> str:
-    """Return the member-facing sentence for a task kie reports as failed."""
+def failure_for_task(record: TaskRecord) -> Failed:
+    """Return the case for a task kie reports as failed."""
     reason = (record.fail_msg or "").strip()
     lowered = reason.lower()
     if "prohibited" in lowered or "sensitive" in lowered or "nsfw" in lowered:
-        return (
-            "kie.ai's content filter refused this prompt. Rephrase it and try again; "
-            "nothing was charged."
-        )
+        return Failed(Failure.CONTENT_REFUSED)
     if record.fail_code == "422" or "invalid" in lowered:
-        detail = f" ({reason[:200]})" if reason else ""
-        return f"kie.ai refused the prompt{detail}. Nothing was charged."
-    detail = f": {reason[:200]}" if reason else ""
-    return f"kie.ai could not generate the image{detail}. Nothing was charged; try again."
+        return Failed(Failure.PROMPT_REFUSED, {"reason": reason[:200]})
+    return Failed(Failure.TASK_FAILED, {"reason": reason[:200]})

@@ -234,7 +234,7 @@ class PostgresDatabase:
 async def open_database(
     url: str, *, server_settings: Mapping[str, str] | None = None
 ) -> SqliteDatabase | PostgresDatabase:
-    """Open the database that `url` (SPEC `DATABASE_URL`) names."""
+    """Open the database that `url` (`DATABASE_URL`: `sqlite:///PATH` or `postgresql://…`) names."""
     if url.startswith("sqlite:///"):
         return await SqliteDatabase.open(url.removeprefix("sqlite:///"))
     if url.startswith(("postgresql://", "postgres://")):

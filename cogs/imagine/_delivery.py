@@ -11,25 +11,21 @@ from __future__ import annotations
 import io
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import discord
 
-from bot.errors import UserFacingError
-from bot.jobs.delivery import Progress, ResultPart
-from bot.jobs.models import Job
+from bot.jobs.models import INTERACTION_LIFETIME, Job
+from bot.jobs.outcomes import Failed, Failure
+from bot.jobs.ports import PostRefused, Progress, ResultPart
 from cogs.imagine._embeds import cancelled_embed, failure_embed, progress_embed, result_embed
 from cogs.imagine._progress import EditPacer
 from cogs.imagine._views import progress_view, result_view
 
-if TYPE_CHECKING:
-    from bot.imagine_bot import ImagineBot
-
-__all__ = ["INTERACTION_LIFETIME", "DiscordDelivery"]
+__all__ = ["DiscordDelivery"]
 
 log = logging.getLogger(__name__)
 
-INTERACTION_LIFETIME = 15 * 60.0
 # Don't start a webhook call in the token's last seconds: an upload can take a while.
 TOKEN_MARGIN = 30.0
 DEFAULT_GUILD_UPLOAD_LIMIT = 10 * 1024 * 1024
@@ -38,10 +34,10 @@ TOKEN_GONE_CODES = {50027, 10015, 10062}
 
 
 class DiscordDelivery:
-    """Implements bot.jobs.delivery.Delivery for Discord."""
+    """Implements bot.jobs.ports.Delivery for Discord."""
 
     def __init__(
-        self, bot: ImagineBot, *, interaction_lifetime: float = INTERACTION_LIFETIME
+        self, bot: discord.Client, *, interaction_lifetime: float = INTERACTION_LIFETIME
     ) -> None:
         self.bot = bot
         self.interaction_lifetime = interaction_lifetime
@@ -120,9 +116,7 @@ class DiscordDelivery:
         try:
             await channel.send(**fields)
         except discord.Forbidden as exc:
-            raise UserFacingError(
-                "I can't post in that channel (missing Send Messages or Attach Files)."
-            ) from exc
+            raise PostRefused(Failure.CANNOT_POST) from exc
         except discord.HTTPException as exc:
             self._explain_refusal(exc)
             raise
@@ -131,9 +125,7 @@ class DiscordDelivery:
     @staticmethod
     def _explain_refusal(exc: discord.HTTPException) -> None:
         if exc.status == 413 or exc.code == 40005:
-            raise UserFacingError(
-                "Discord refused the upload as too large even after shrinking it."
-            ) from exc
+            raise PostRefused(Failure.UPLOAD_REFUSED) from exc
 
     async def _channel(self, job: Job) -> discord.abc.Messageable:
         channel = self.bot.get_channel(job.channel_id)
@@ -149,10 +141,10 @@ class DiscordDelivery:
         except discord.HTTPException as exc:
             log.debug("job %s: progress message not closed: %s", job.id, exc)
 
-    async def failed(self, job: Job, message: str) -> None:
+    async def failed(self, job: Job, failed: Failed) -> None:
         """Tell the requester; after the token expired, in the channel with a mention."""
         self.pacer.forget(job.id)
-        embed = failure_embed(job, message)
+        embed = failure_embed(job, failed.text)
         if self._token_alive(job, margin=0):
             await self._edit_original(job, embed=embed, view=None)
             return
@@ -165,3 +157,7 @@ class DiscordDelivery:
         """Replace the progress message with a cancellation note."""
         self.pacer.forget(job.id)
         await self._edit_original(job, embed=cancelled_embed(job), view=None)
+
+    async def close(self) -> None:
+        """Stop the progress edits still waiting (the process is stopping)."""
+        await self.pacer.close()

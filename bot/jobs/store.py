@@ -7,11 +7,11 @@ from collections.abc import Collection, Iterable
 from typing import Any
 
 from bot.jobs.models import UNFINISHED, Job, JobState
-from bot.store.database import Database
+from bot.store.database import Connection, Database
 
 __all__ = ["JobStore"]
 
-# The columns update() may set: every column of V1's jobs table except the id.
+# The columns update() may set: every column of the jobs table except the id.
 _COLUMNS = frozenset(
     [
         "callback_token",
@@ -34,13 +34,11 @@ _COLUMNS = frozenset(
         "interaction_token",
         "interaction_created_at",
         "attachment_size_limit",
-        "progress_message_id",
         "created_at",
         "updated_at",
         "submitted_at",
         "kie_finished_at",
         "finished_at",
-        "next_check_at",
         "result_urls",
         "parts_delivered",
         "delivered_via",
@@ -63,11 +61,11 @@ class JobStore:
     def __init__(self, db: Database) -> None:
         self.db = db
 
-    async def insert(self, job: Job) -> None:
-        """Write a new job row."""
+    async def insert(self, job: Job, *, conn: Connection | None = None) -> None:
+        """Write a new job row (inside `conn`'s transaction when given)."""
         record = job.to_record()
         columns = ", ".join(record)
-        await self.db.execute(
+        await (conn or self.db).execute(
             f"INSERT INTO jobs ({columns}) VALUES ({_placeholders(1, len(record))})",
             *record.values(),
         )

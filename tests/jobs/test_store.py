@@ -7,7 +7,7 @@ import pytest
 from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
 from bot.kie import ImageSize, Resolution
 from bot.store.database import Database
-from bot.store.jobs import JobStore
+from bot.jobs.store import JobStore
 
 
 def make_job(

@@ -1,0 +1,91 @@
+"""Sending one job's createTask, so that a crash or shutdown can never send it twice.
+
+The row says SUBMITTING only once the request is about to leave (after the rate-limit
+slot is held), and from then on the job id sits in `on_the_wire` until its task id is
+written: a shutdown lets such a submission finish instead of cutting it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bot.jobs.models import Job, JobState
+from bot.jobs.outcomes import Failed, failure_for_error
+from bot.jobs.ports import KieTasks
+from bot.jobs.prompt import prompt_for_kie
+from bot.jobs.store import JobStore
+from bot.kie import CreateTaskRequest, KieError, KieOutcomeUnknown
+
+__all__ = ["Created", "Unconfirmed", "send_create_task"]
+
+log = logging.getLogger(__name__)
+
+
+class _JobGone(Exception):
+    """The job left the queue (cancelled) before its createTask was sent."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """kie made the task."""
+
+    task_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Unconfirmed:
+    """The request may have reached kie, but no answer says so: never resend it."""
+
+
+async def send_create_task(
+    job: Job,
+    *,
+    kie: KieTasks,
+    store: JobStore,
+    clock: Callable[[], float],
+    callback_url: str | None,
+    on_the_wire: set[str],
+) -> tuple[Job, Created | Unconfirmed | Failed | None]:
+    """Send a QUEUED job's createTask; return the job as last written and what came of it.
+
+    None means the job was cancelled while it waited for a createTask slot.
+    """
+    request = CreateTaskRequest(
+        prompt=prompt_for_kie(job.options.prompt, job.options.images),
+        image_size=job.options.size,
+        image_resolution=job.options.resolution,
+        max_images=job.options.images,
+        seed=job.options.seed,
+        nsfw_checker=job.options.safety,
+        callback_url=callback_url,
+    )
+
+    async def mark_sending() -> None:
+        nonlocal job
+        # From here on the submission must not be cut by a shutdown: mark it first.
+        on_the_wire.add(job.id)
+        now = clock()
+        updated = await store.update(
+            job.id,
+            expect={JobState.QUEUED},
+            state=JobState.SUBMITTING,
+            submitted_at=now,
+            updated_at=now,
+        )
+        if updated is None:
+            raise _JobGone
+        job = updated
+
+    try:
+        task_id = await kie.create_task(request, before_send=mark_sending)
+    except _JobGone:
+        return job, None
+    except KieOutcomeUnknown:
+        log.warning("%s: createTask outcome unknown; reconciling, not resending", job.ctx)
+        return job, Unconfirmed()
+    except KieError as exc:
+        log.info("%s: createTask refused: %s", job.ctx, exc)
+        return job, failure_for_error(exc)
+    return job, Created(task_id)

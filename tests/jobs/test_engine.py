@@ -1,0 +1,428 @@
+"""The job engine alone, through its ports: fake kie, fake delivery, fake ledger, real SQLite."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from bot.images import DownloadedImage, DownloadFailed
+from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.models import Job, JobOptions, JobState
+from bot.jobs.outcomes import Failed, Failure
+from bot.jobs.ports import PostRefused, Progress, ResultPart
+from bot.jobs.store import JobStore
+from bot.kie import (
+    CreateTaskRequest,
+    ImageSize,
+    KieError,
+    KieOutcomeUnknown,
+    Resolution,
+    TaskRecord,
+    TaskState,
+    error_for_code,
+)
+from bot.store.database import Database, open_database
+from bot.store.migrate import apply_migrations
+from tests.images.pictures import as_download, noise_jpeg
+
+RESULT_URL = "https://tempfile.aiquickdraw.com/p/result.jpg"
+
+
+@dataclass
+class FakeKie:
+    """kie's two task calls, scripted: the task generates, then ends as `final` says."""
+
+    create_error: KieError | None = None
+    final: str = "success"
+    fail_msg: str = "Internal error"
+    result_urls: tuple[str, ...] = (RESULT_URL,)
+    credits: float = 5.0
+    created: list[CreateTaskRequest] = field(default_factory=list)
+    polls: dict[str, int] = field(default_factory=dict)
+
+    async def create_task(
+        self,
+        request: CreateTaskRequest,
+        /,
+        *,
+        before_send: Callable[[], Awaitable[None]] | None = None,
+    ) -> str:
+        if before_send is not None:
+            await before_send()
+        if self.create_error is not None:
+            raise self.create_error
+        self.created.append(request)
+        return f"task-{len(self.created)}"
+
+    async def get_task(self, task_id: str, /) -> TaskRecord:
+        self.polls[task_id] = self.polls.get(task_id, 0) + 1
+        # recordInfo's `param` echoes the request, callback URL (and so the job's token) included.
+        param = self.created[int(task_id.split("-")[1]) - 1].callback_url or ""
+        if self.polls[task_id] == 1 or self.final == "never":
+            return TaskRecord(task_id=task_id, model="m", state=TaskState.GENERATING, param=param)
+        if self.final == "success":
+            return TaskRecord(
+                task_id=task_id,
+                model="m",
+                state=TaskState.SUCCESS,
+                param=param,
+                result_urls=self.result_urls,
+                credits_consumed=self.credits,
+                create_time=1_000,
+                complete_time=3_000,
+            )
+        return TaskRecord(
+            task_id=task_id,
+            model="m",
+            state=TaskState.FAIL,
+            param=param,
+            fail_code="500",
+            fail_msg=self.fail_msg,
+            credits_consumed=self.credits,
+        )
+
+
+@dataclass
+class FakeDelivery:
+    """Records what the member would see; `post_errors` are raised by the next posts."""
+
+    post_errors: list[Exception] = field(default_factory=list)
+    posted: list[ResultPart] = field(default_factory=list)
+    progress_seen: list[tuple[JobState, Progress]] = field(default_factory=list)
+    failures: list[Failed] = field(default_factory=list)
+    cancellations: list[str] = field(default_factory=list)
+
+    async def upload_limit(self, job: Job) -> int:
+        return 10 * 1024 * 1024
+
+    async def progress(self, job: Job, progress: Progress) -> None:
+        self.progress_seen.append((job.state, progress))
+
+    async def post_result(self, job: Job, part: ResultPart) -> str:
+        if self.post_errors:
+            raise self.post_errors.pop(0)
+        self.posted.append(part)
+        return "interaction"
+
+    async def failed(self, job: Job, failed: Failed) -> None:
+        self.failures.append(failed)
+
+    async def cancelled(self, job: Job) -> None:
+        self.cancellations.append(job.id)
+
+    async def close(self) -> None:
+        return None
+
+
+@dataclass
+class FakeLedger:
+    """Records settles and refunds."""
+
+    settled: dict[str, int] = field(default_factory=dict)
+    refunded: list[str] = field(default_factory=list)
+
+    async def settle(self, job_id: str, delivered: int) -> None:
+        self.settled[job_id] = delivered
+
+    async def refund(self, job_id: str) -> None:
+        self.refunded.append(job_id)
+
+
+@dataclass
+class Rig:
+    """An engine on a real SQLite store with every port faked."""
+
+    db: Database
+    kie: FakeKie
+    delivery: FakeDelivery
+    ledger: FakeLedger
+    downloads: list[DownloadedImage | Exception]
+    config: EngineConfig
+    engine: JobEngine | None = None
+
+    def build(self) -> JobEngine:
+        async def download(urls: Sequence[str]) -> list[DownloadedImage | Exception]:
+            return self.downloads[: len(urls)]
+
+        self.engine = JobEngine(
+            store=JobStore(self.db),
+            kie=self.kie,
+            delivery=self.delivery,
+            download=download,
+            config=self.config,
+            quota=self.ledger,
+        )
+        return self.engine
+
+    async def admitted(self, **fields: Any) -> Job:
+        """Write a job row as admission would, and return it."""
+        now = time.time()
+        row: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "callback_token": secrets.token_urlsafe(16),
+            "guild_id": 1,
+            "channel_id": 2,
+            "user_id": 3,
+            "state": JobState.QUEUED,
+            "options": JobOptions(
+                prompt="a red fox", size=ImageSize.SQUARE_HD, resolution=Resolution.R1K, images=1
+            ),
+            "created_at": now,
+            "updated_at": now,
+        }
+        job = Job(**(row | fields))
+        await JobStore(self.db).insert(job)
+        return job
+
+    async def wait(self, job_id: str, done: Callable[[Job], bool] | None = None) -> Job:
+        """Wait until the job is finished (or `done` holds) and return it."""
+        check = done or (lambda j: j.state.finished)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            job = await JobStore(self.db).get(job_id)
+            if job is not None and check(job):
+                return job
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"job {job_id} never got there: {await JobStore(self.db).get(job_id)}")
+
+
+@pytest.fixture
+async def rig(tmp_path: Any) -> AsyncIterator[Rig]:
+    """An unstarted engine rig; the test starts it."""
+    db = await open_database(f"sqlite:///{tmp_path}/engine.db")
+    await apply_migrations(db, now=time.time())
+    image = as_download(noise_jpeg(64, 64, seed=1), RESULT_URL)
+    rig = Rig(
+        db=db,
+        kie=FakeKie(),
+        delivery=FakeDelivery(),
+        ledger=FakeLedger(),
+        downloads=[image],
+        config=EngineConfig(default_expected={"1K": 0.05}),
+    )
+    yield rig
+    if rig.engine is not None:
+        await rig.engine.shutdown(timeout=1)
+    await db.close()
+
+
+async def run(rig: Rig, job: Job) -> Job:
+    """Start the engine, hand it the job, and wait for the job to end."""
+    engine = rig.build()
+    await engine.start()
+    await engine.accept(job)
+    return await rig.wait(job.id)
+
+
+async def test_a_job_runs_from_queue_to_delivery(rig: Rig) -> None:
+    """One createTask, the images posted once, the quota settled to what was delivered."""
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.DELIVERED
+    assert job.images_delivered == 1
+    assert job.credits_consumed == 5.0
+    assert job.task_id == "task-1"
+    assert len(rig.kie.created) == 1
+    assert [len(p.attachments) for p in rig.delivery.posted] == [1]
+    assert rig.ledger.settled == {job.id: 1}
+    assert rig.ledger.refunded == []
+    assert rig.delivery.failures == []
+
+
+async def test_resumed_running_job_is_watched_not_resubmitted(rig: Rig) -> None:
+    """A job the row says is RUNNING is polled and delivered after a restart, never re-created."""
+    rig.kie.created.append(CreateTaskRequest(prompt="a red fox"))  # made before the crash
+    job = await rig.admitted(
+        state=JobState.RUNNING, task_id="task-1", submitted_at=time.time(), kie_state="waiting"
+    )
+    await rig.build().start()
+    job = await rig.wait(job.id)
+    assert job.state is JobState.DELIVERED
+    assert len(rig.kie.created) == 1
+
+
+async def test_resumed_submitting_job_without_callbacks_fails_unknown_and_refunds(
+    rig: Rig,
+) -> None:
+    """A createTask whose answer was lost is never resent; without callbacks it is refunded."""
+    job = await rig.admitted(state=JobState.SUBMITTING, submitted_at=time.time())
+    await rig.build().start()
+    job = await rig.wait(job.id)
+    assert job.state is JobState.FAILED
+    assert job.fail_code == Failure.UNKNOWN.value
+    assert rig.kie.created == []
+    assert rig.ledger.refunded == [job.id]
+    assert [f.failure for f in rig.delivery.failures] == [Failure.UNKNOWN]
+
+
+async def test_unknown_outcome_is_adopted_by_a_late_callback(rig: Rig) -> None:
+    """With callbacks on, a callback naming the job's task adopts it and the job is delivered."""
+    rig.config = EngineConfig(
+        callback_base_url="https://bot.example", default_expected={"1K": 0.05}
+    )
+    rig.kie.create_error = KieOutcomeUnknown(
+        "timed out", request=CreateTaskRequest(prompt="a red fox")
+    )
+    engine = rig.build()
+    await engine.start()
+    job = await rig.admitted()
+    await engine.accept(job)
+    job = await rig.wait(job.id, lambda j: j.state is JobState.SUBMITTING)
+    # kie did make the task: its callback URL carries the job's token.
+    request = CreateTaskRequest(prompt="a red fox", callback_url=engine.callback_url(job))
+    rig.kie.created.append(request)
+    callback = TaskRecord(task_id="task-1", model="m", state=TaskState.SUCCESS, param="")
+    assert await engine.on_callback(job, callback)
+    job = await rig.wait(job.id)
+    assert job.state is JobState.DELIVERED
+    assert job.task_id == "task-1"
+
+
+async def test_callback_naming_another_task_is_refused(rig: Rig) -> None:
+    """A callback whose task id is not the job's own changes nothing."""
+    rig.kie.final = "never"
+    engine = rig.build()
+    job = await rig.admitted(state=JobState.RUNNING, task_id="task-9", submitted_at=time.time())
+    other = TaskRecord(task_id="task-1", model="m", state=TaskState.SUCCESS, param="")
+    assert not await engine.on_callback(job, other)
+    assert (await rig.wait(job.id, lambda j: True)).state is JobState.RUNNING
+
+
+async def test_cancel_while_queued_sends_nothing_and_refunds(rig: Rig) -> None:
+    """A job cancelled before its turn never reaches kie and is fully refunded."""
+    engine = rig.build()  # not started: the job waits in line
+    job = await rig.admitted()
+    await engine.accept(job)
+    assert engine.position(job.id) == 1
+    cancelled = await engine.cancel(job.id)
+    assert cancelled is not None and cancelled.state is JobState.CANCELLED
+    assert engine.position(job.id) is None
+    await engine.start()
+    await asyncio.sleep(0.1)
+    assert rig.kie.created == []
+    assert rig.ledger.refunded == [job.id]
+    assert rig.delivery.cancellations == [job.id]
+
+
+async def test_cancel_after_delivery_is_too_late(rig: Rig) -> None:
+    """A delivered job can't be cancelled (None), and nothing is refunded."""
+    job = await run(rig, await rig.admitted())
+    assert rig.engine is not None
+    assert await rig.engine.cancel(job.id) is None
+    assert rig.ledger.refunded == []
+
+
+@pytest.mark.parametrize(
+    ("code", "failure"),
+    [
+        (401, Failure.KEY_REFUSED),
+        (402, Failure.NO_CREDITS),
+        (422, Failure.REQUEST_REFUSED),
+        (433, Failure.KEY_CAPPED),
+        (505, Failure.MODEL_OFF),
+    ],
+)
+async def test_each_create_task_refusal_names_its_case(
+    rig: Rig, code: int, failure: Failure
+) -> None:
+    """A createTask kie refuses ends the job with the case for that answer, refunded."""
+    rig.kie.create_error = error_for_code(code, "no")
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.FAILED
+    assert job.fail_code == failure.value
+    assert job.fail_message == failure.text()
+    assert [f.failure for f in rig.delivery.failures] == [failure]
+    assert rig.ledger.refunded == [job.id]
+
+
+@pytest.mark.parametrize(
+    ("fail_msg", "failure"),
+    [
+        ("Your prompt contains prohibited content", Failure.CONTENT_REFUSED),
+        ("Invalid prompt", Failure.PROMPT_REFUSED),
+        ("Internal error", Failure.TASK_FAILED),
+    ],
+)
+async def test_a_failed_task_names_its_case_and_keeps_its_credits(
+    rig: Rig, fail_msg: str, failure: Failure
+) -> None:
+    """A task kie fails is refunded, with kie's credits still recorded on the job."""
+    rig.kie.final, rig.kie.fail_msg = "fail", fail_msg
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == failure.value
+    assert job.credits_consumed == 5.0
+    assert rig.ledger.refunded == [job.id]
+
+
+async def test_no_images_from_kie_fails_the_job(rig: Rig) -> None:
+    """A success with no result URLs is a failure, refunded."""
+    rig.kie.result_urls = ()
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == Failure.NO_IMAGES.value
+    assert rig.ledger.refunded == [job.id]
+
+
+async def test_images_that_cannot_be_downloaded_fail_the_job(rig: Rig) -> None:
+    """When no image downloads, the job fails and nothing is posted."""
+    rig.downloads = [DownloadFailed("gone", url=RESULT_URL)]
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == Failure.DOWNLOAD.value
+    assert rig.delivery.posted == []
+
+
+async def test_a_refused_post_names_the_refusal(rig: Rig) -> None:
+    """The chat side refusing for good (no permission) fails the job with that case."""
+    rig.delivery.post_errors = [PostRefused(Failure.CANNOT_POST)]
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == Failure.CANNOT_POST.value
+    assert rig.ledger.refunded == [job.id]
+
+
+async def test_a_transient_post_error_is_retried(rig: Rig) -> None:
+    """One failed upload is retried and the result still arrives once."""
+    rig.delivery.post_errors = [ConnectionResetError("reset")]
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.DELIVERED
+    assert len(rig.delivery.posted) == 1
+
+
+async def test_a_task_that_never_ends_times_out(rig: Rig) -> None:
+    """Past `give_up_after` the job fails with the minutes waited, refunded."""
+    rig.kie.final = "never"
+    rig.config = EngineConfig(give_up_after=0.3, default_expected={"1K": 0.05})
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == Failure.TIMEOUT.value
+    assert job.fail_message == Failure.TIMEOUT.text(minutes=0)
+    assert rig.ledger.refunded == [job.id]
+
+
+async def test_progress_shows_place_in_line_then_kie_state(rig: Rig) -> None:
+    """Queued members see their place; a running job shows kie's state with an eta."""
+    engine = rig.build()
+    first, second = await rig.admitted(), await rig.admitted(user_id=4)
+    await engine.accept(first)
+    await engine.accept(second)
+    assert (engine.position(first.id), engine.position(second.id)) == (1, 2)
+    await engine.start()
+    await rig.wait(second.id)
+    states = {state for state, _ in rig.delivery.progress_seen}
+    assert JobState.RUNNING in states
+    assert any(p.eta is not None for _, p in rig.delivery.progress_seen)
+
+
+async def test_shutdown_keeps_queued_jobs_for_the_next_start(rig: Rig) -> None:
+    """Jobs still waiting when the engine stops stay QUEUED and run after the next start."""
+    engine = rig.build()
+    job = await rig.admitted()
+    await engine.accept(job)
+    await engine.shutdown(timeout=1)
+    assert not engine.accepting
+    assert (await rig.wait(job.id, lambda j: True)).state is JobState.QUEUED
+    await rig.build().start()
+    assert (await rig.wait(job.id)).state is JobState.DELIVERED
