@@ -13,11 +13,12 @@ from bot.control.channels import (
 from bot.control.control import Control
 from bot.control.errors import InvalidSetting, PromptBlocked, QuotaExceeded
 from bot.control.periods import Period, period_end, period_start
-from bot.control.quotas import QuotaBook, QuotaFigure, QuotaLimit, Reservation
+from bot.control.quotas import MAX_LIMIT, QuotaBook, QuotaFigure, QuotaLimit, Reservation
 from bot.control.usage import MemberUsage, UsageReport, usage
 
 __all__ = [
     "KEEP",
+    "MAX_LIMIT",
     "AuditEntry",
     "BlocklistStore",
     "Change",

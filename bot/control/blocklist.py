@@ -18,9 +18,10 @@ at most 21 000 (one unbounded repeat and two ``?``, or short bounded ones like `
 and a guild's regexes together 50 000, which bounds a check at a second or two against a
 prompt built to be worst, and milliseconds for real prompts.
 
-Prompts are examined up to SPEC's 5000 characters (so nothing hides past the end) after NFKC
-normalisation with invisible format characters removed, so lookalike and zero-width tricks
-don't slip past. Each guild's entries are compiled once and cached until a write changes them.
+Prompts are examined up to 5000 characters, the longest /imagine accepts (so nothing hides
+past the end), after NFKC normalisation with invisible format characters removed, so
+lookalike and zero-width tricks don't slip past. Each guild's entries are compiled once and
+cached until a write changes them.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ _c: Any = importlib.import_module("re._constants")
 REGEX_PREFIX = "re:"
 MAX_ENTRIES = 200
 MAX_ENTRY_LENGTH = 200
-MAX_PROMPT_EXAMINED = 5000  # SPEC's longest prompt, so nothing can hide past the end
+MAX_PROMPT_EXAMINED = 5000  # the longest prompt /imagine accepts, so nothing hides past it
 MAX_REGEX_COST = 21_000  # one unbounded repeat (5001) and two ? (x2 each)
 MAX_GUILD_REGEX_COST = 50_000
 _REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))

@@ -10,8 +10,8 @@ __all__ = ["PERIODS", "Period", "nominal_days", "parse_period", "period_end", "p
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = get_args(Period)
 
-# Used only to compare limits of different periods (see quotas.py); a month counts as the
-# average Gregorian month so that "30 a month" and "1 a day" come out nearly equal.
+# Used only to compare limits of different periods (see quotas/rules.py); a month counts as
+# the average Gregorian month so that "30 a month" and "1 a day" come out nearly equal.
 _NOMINAL_DAYS: dict[Period, float] = {"day": 1.0, "week": 7.0, "month": 365.2425 / 12}
 
 

@@ -8,10 +8,8 @@ import pytest
 
 from bot.control.errors import QuotaExceeded
 from bot.control.quotas import QuotaBook
-from tests.control.helpers import ADMIN, GUILD, ts
-
-NOW = ts("2025-03-12 12:00:00")
-CHANNEL = 2000
+from bot.store.database import Connection, Database
+from tests.control.helpers import ADMIN, CHANNEL, GUILD, NOW
 
 CASES = [
     # limits, members making the 100 requests, binding scope
@@ -22,23 +20,33 @@ CASES = [
 ]
 
 
+@pytest.mark.parametrize("in_callers_tx", [False, True], ids=["own-tx", "callers-tx"])
 @pytest.mark.parametrize(("limits", "members", "scope"), CASES)
-async def test_hundred_concurrent_reservations(book: QuotaBook, limits, members, scope) -> None:
+async def test_hundred_concurrent_reservations(
+    book: QuotaBook, db: Database, limits, members, scope, in_callers_tx
+) -> None:
     """100 simultaneous 1-image requests at a limit of 10: exactly 10 win, 90 are refused."""
     for kind, target, limit, period in limits:
         await book.set_limit(GUILD, kind, target, limit, period, actor_id=ADMIN, now=NOW)
 
+    async def reserve(i: int, conn: Connection | None) -> object:
+        return await book.reserve(
+            job_id=f"job-{i}",
+            guild_id=GUILD,
+            channel_id=CHANNEL,
+            user_id=3000 + i % members,
+            role_ids=(),
+            images=1,
+            now=NOW,
+            conn=conn,
+        )
+
     async def one(i: int) -> object:
         try:
-            return await book.reserve(
-                job_id=f"job-{i}",
-                guild_id=GUILD,
-                channel_id=CHANNEL,
-                user_id=3000 + i % members,
-                role_ids=(),
-                images=1,
-                now=NOW,
-            )
+            if not in_callers_tx:
+                return await reserve(i, None)
+            async with db.transaction() as tx:
+                return await reserve(i, tx)
         except QuotaExceeded as exc:
             return exc
 
