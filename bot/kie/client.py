@@ -1,7 +1,9 @@
 """Async client for kie.ai's Market jobs API (Seedream 4.0 text-to-image).
 
 Transport only: the session is injected, requests and answers are typed, parsing lives in
-:mod:`bot.kie.parsing` and the retry rule in :mod:`bot.kie.retry` (read its docstring).
+:mod:`bot.kie.parsing` and the retry rule in :mod:`bot.kie.retry`. Every endpoint goes through
+one send loop, :meth:`KieClient._send`, which asks :func:`bot.kie.retry.verdict` after each
+failed attempt. The contract it implements is docs/kie-api.md.
 """
 
 from __future__ import annotations
@@ -12,31 +14,22 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import aiohttp
 
-from bot.kie.errors import (
-    KieError,
-    KieMaintenance,
-    KieOutcomeUnknown,
-    KieRateLimited,
-    KieRequestInvalid,
-    KieServerError,
-    KieTransportError,
-    KieUnexpectedResponse,
-)
+from bot.kie.errors import KieError, KieOutcomeUnknown, KieRequestInvalid, KieTransportError
 from bot.kie.limiter import KieLimiter, SlidingWindowLimiter
 from bot.kie.models import CreateTaskRequest, TaskRecord
 from bot.kie.parsing import (
     envelope_code,
-    has_envelope,
     parse_create_task_response,
     parse_credits_response,
     parse_download_url_response,
     parse_record_info_response,
 )
-from bot.kie.retry import RetryPolicy, is_retryable_read_error
+from bot.kie.retry import Action, Call, RetryPolicy, Transport, verdict
 
 __all__ = [
     "CREATE_TASK_PATH",
@@ -80,6 +73,23 @@ def _retry_after(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, when.timestamp() - time.time())
+
+
+@dataclass(frozen=True)
+class _Answer:
+    """An HTTP answer as read off the wire."""
+
+    status: int
+    text: str
+    retry_after: float | None
+
+
+@dataclass(frozen=True)
+class _Lost:
+    """A transport failure: no answer was read."""
+
+    failure: Transport
+    exc: Exception
 
 
 def _describe(exc: BaseException) -> str:
@@ -159,8 +169,8 @@ class KieClient:
         *,
         params: Mapping[str, str] | None = None,
         payload: Mapping[str, Any] | None = None,
-    ) -> tuple[int, str, float | None]:
-        """Send one request and return (HTTP status, body text, Retry-After seconds)."""
+    ) -> _Answer:
+        """Send one request and return its HTTP status, body text and Retry-After seconds."""
         data = None if payload is None else json.dumps(payload).encode()
         async with self._session.request(
             method,
@@ -175,10 +185,34 @@ class KieClient:
             text = body.decode("utf-8", "replace")
             if self._observe is not None:
                 self._observe(path, envelope_code(text) or resp.status)
-            return resp.status, text, _retry_after(resp.headers)
+            return _Answer(resp.status, text, _retry_after(resp.headers))
 
-    async def _read(
+    async def _attempt(
         self,
+        window: SlidingWindowLimiter,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None,
+        payload: Mapping[str, Any] | None,
+        before_send: Callable[[], Awaitable[None]] | None,
+    ) -> _Answer | _Lost:
+        """Send once under a window slot; return the answer, or how the transport failed."""
+        try:
+            async with window.slot():
+                if before_send is not None:
+                    await before_send()
+                return await self._exchange(method, path, params=params, payload=payload)
+        except aiohttp.InvalidURL as exc:
+            return _Lost(Transport.BAD_URL, exc)
+        except aiohttp.ClientConnectorError as exc:
+            return _Lost(Transport.NOT_CONNECTED, exc)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            return _Lost(Transport.NO_ANSWER, exc)
+
+    async def _send(
+        self,
+        call: Call,
         what: str,
         method: str,
         path: str,
@@ -186,39 +220,56 @@ class KieClient:
         *,
         params: Mapping[str, str] | None = None,
         payload: Mapping[str, Any] | None = None,
+        request: CreateTaskRequest | None = None,
+        before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> T:
-        """Run a read under the read budget, retrying as the retry rule allows."""
+        """Send a request until it succeeds or the retry rule's verdict ends it."""
+        window = self._limiter.create if call is Call.CREATE else self._limiter.read
         attempt = 0
-        window: SlidingWindowLimiter = self._limiter.read
         while True:
-            retry_after: float | None = None
-            try:
-                async with window.slot():
-                    status, text, header_retry = await self._exchange(
-                        method, path, params=params, payload=payload
-                    )
-                return parse(status, text, retry_after=header_retry)
-            except aiohttp.InvalidURL as exc:
-                raise KieTransportError(self._clean(f"{what}: {_describe(exc)}")) from exc
-            except KieError as exc:
-                if not is_retryable_read_error(exc):
-                    raise self._scrub(exc) from None
-                if isinstance(exc, KieRateLimited):
-                    retry_after = exc.retry_after
-                delay = self._retry.delay(attempt, retry_after)
-                if delay is None:
-                    raise self._scrub(exc) from None
-                reason = str(self._scrub(exc))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                delay = self._retry.delay(attempt)
-                if delay is None:
-                    raise KieTransportError(
-                        self._clean(f"{what} failed after {attempt + 1} attempts: {_describe(exc)}")
-                    ) from exc
-                reason = self._clean(_describe(exc))
-            attempt += 1
-            log.warning("kie %s failed (%s); retry %d in %.2fs", what, reason, attempt, delay)
-            await self._sleep(delay)
+            answer = await self._attempt(
+                window,
+                method,
+                path,
+                params=params,
+                payload=payload,
+                before_send=before_send if attempt == 0 else None,
+            )
+            failure: KieError | Transport
+            cause: Exception
+            if isinstance(answer, _Lost):
+                failure, cause, retry_after = answer.failure, answer.exc, None
+                reason = self._clean(_describe(cause))
+            else:
+                retry_after = answer.retry_after
+                try:
+                    return parse(answer.status, answer.text, retry_after=retry_after)
+                except KieError as exc:
+                    failure = cause = self._scrub(exc)
+                reason = str(failure)
+            judged = verdict(
+                call, failure, attempt=attempt, retry_after=retry_after, policy=self._retry
+            )
+            if judged.action is Action.RETRY:
+                attempt += 1
+                log.warning(
+                    "kie %s failed (%s); retry %d in %.2fs", what, reason, attempt, judged.delay
+                )
+                await self._sleep(judged.delay)
+                continue
+            if judged.action is Action.OUTCOME_UNKNOWN:
+                # Only createTask can end unknown, and it always passes its request.
+                assert request is not None
+                raise KieOutcomeUnknown(
+                    f"{what} outcome unknown: {reason}", request=request
+                ) from cause
+            if isinstance(failure, KieError):
+                raise failure
+            if failure is Transport.BAD_URL:
+                raise KieTransportError(f"{what}: {reason}") from cause
+            raise KieTransportError(
+                f"{what} failed after {attempt + 1} attempts: {reason}"
+            ) from cause
 
     async def create_task(
         self,
@@ -226,91 +277,32 @@ class KieClient:
         *,
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
-        """Create a generation task and return its taskId (see bot.kie.retry for retries).
+        """Create a generation task and return its taskId (retries: docs/kie-api.md §9).
 
         `before_send` is awaited once, after the rate-limit slot is held and before the
         request leaves: the caller can record "sent" only when it truly is about to be
         (and abort by raising). Waiting for a slot is therefore always safe to cancel.
         """
         req.validate()
-        payload = req.to_payload()
-        attempt = 0
-        while True:
-            retry_after: float | None = None
-            try:
-                async with self._limiter.create.slot():
-                    if before_send is not None and attempt == 0:
-                        await before_send()
-                    status, text, header_retry = await self._exchange(
-                        "POST", CREATE_TASK_PATH, payload=payload
-                    )
-            except aiohttp.InvalidURL as exc:
-                raise KieTransportError(self._clean(f"createTask: {_describe(exc)}")) from exc
-            except aiohttp.ClientConnectorError as exc:
-                # The connection was never opened, so the request was never sent.
-                delay = self._retry.delay(attempt)
-                if delay is None:
-                    raise KieTransportError(
-                        self._clean(f"createTask could not connect: {_describe(exc)}")
-                    ) from exc
-                reason = self._clean(_describe(exc))
-            except (aiohttp.ClientError, TimeoutError) as exc:
-                raise KieOutcomeUnknown(
-                    self._clean(f"createTask outcome unknown: {_describe(exc)}"), request=req
-                ) from exc
-            else:
-                try:
-                    task_id = parse_create_task_response(status, text, retry_after=header_retry)
-                except KieError as exc:
-                    self._scrub(exc)
-                    if self._outcome_unknown(exc, status, text):
-                        raise KieOutcomeUnknown(
-                            f"createTask outcome unknown: {exc}", request=req
-                        ) from exc
-                    if not self._proves_no_task(exc, text):
-                        raise
-                    if isinstance(exc, KieRateLimited):
-                        retry_after = exc.retry_after
-                    delay = self._retry.delay(attempt, retry_after)
-                    if delay is None:
-                        raise
-                    reason = str(exc)
-                else:
-                    log.info("kie createTask made task %s", task_id)
-                    return task_id
-            attempt += 1
-            log.warning("kie createTask refused (%s); retry %d in %.2fs", reason, attempt, delay)
-            await self._sleep(delay)
-
-    @staticmethod
-    def _proves_no_task(exc: KieError, text: str) -> bool:
-        """Return True when a createTask error shows kie made no task, so a resend is safe."""
-        if isinstance(exc, KieRateLimited | KieMaintenance):
-            return True
-        # A 500 *envelope* means kie handled the request and refused it; a bare 5xx page
-        # from a gateway says nothing about what happened behind it.
-        return isinstance(exc, KieServerError) and has_envelope(text)
-
-    @staticmethod
-    def _outcome_unknown(exc: KieError, status: int, text: str) -> bool:
-        """Return True when a createTask answer cannot tell whether a task was made."""
-        if isinstance(exc, KieUnexpectedResponse):
-            return True
-        code = envelope_code(text)
-        if code == 200:
-            # The body claims success under an error status: a task may well exist.
-            return True
-        if code is not None or isinstance(exc, KieRateLimited | KieMaintenance):
-            return False
-        # No envelope: only the HTTP status speaks. Edge refusals (401/403/404…) happen
-        # before kie sees the request; gateway timeouts and 5xx pages do not.
-        return status >= 500 or status == 408
+        task_id = await self._send(
+            Call.CREATE,
+            "createTask",
+            "POST",
+            CREATE_TASK_PATH,
+            parse_create_task_response,
+            payload=req.to_payload(),
+            request=req,
+            before_send=before_send,
+        )
+        log.info("kie createTask made task %s", task_id)
+        return task_id
 
     async def get_task(self, task_id: str) -> TaskRecord:
         """Fetch a task's record from recordInfo."""
         if not isinstance(task_id, str) or not task_id.strip():
             raise KieRequestInvalid("task_id", "must be a non-empty string")
-        return await self._read(
+        return await self._send(
+            Call.READ,
             "recordInfo",
             "GET",
             RECORD_INFO_PATH,
@@ -320,13 +312,16 @@ class KieClient:
 
     async def get_credits(self) -> int:
         """Return the account's credit balance (free; a good health check)."""
-        return await self._read("chat/credit", "GET", CREDIT_PATH, parse_credits_response)
+        return await self._send(
+            Call.READ, "chat/credit", "GET", CREDIT_PATH, parse_credits_response
+        )
 
     async def get_download_url(self, url: str) -> str:
         """Exchange a kie-generated file URL for a temporary (20 minute) download URL."""
         if not isinstance(url, str) or not url.strip():
             raise KieRequestInvalid("url", "must be a non-empty string")
-        return await self._read(
+        return await self._send(
+            Call.READ,
             "download-url",
             "POST",
             DOWNLOAD_URL_PATH,

@@ -1,16 +1,15 @@
-"""One error tree for everything the kie.ai client can raise.
+"""One error tree for everything the kie.ai client can raise (docs/kie-api.md §7).
 
 kie.ai reports errors in the body ``code`` of an HTTP 200 answer, and sometimes (or behind a
 proxy) as a real HTTP status. Both paths go through :func:`error_for_code`, so a caller catches
-the same class whichever way the code arrived.
+the same class whichever way the code arrived; :class:`Origin` records which way it was
+(docs/kie-api.md §2). This module imports nothing else from the package.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from bot.kie.models import CreateTaskRequest
+import enum
+from typing import Any, Protocol
 
 __all__ = [
     "KieError",
@@ -30,17 +29,37 @@ __all__ = [
     "KieUnexpectedResponse",
     "KieUpstreamTimeout",
     "KieValidationError",
+    "Origin",
+    "SentRequest",
     "error_for_code",
 ]
+
+
+class Origin(enum.Enum):
+    """Where an error's code came from, which tells what kie may have done with the request."""
+
+    BODY = "body"  # kie's own JSON envelope: kie handled the request
+    STATUS = "status"  # only an HTTP status: perhaps a gateway or Cloudflare in front of kie
+    CONFLICT = "conflict"  # the body claimed success but the HTTP status was an error
+
+
+class SentRequest(Protocol):
+    """What KieOutcomeUnknown needs of the request it carries (a CreateTaskRequest)."""
+
+    # A protocol, not the class itself, so that errors.py never imports models.py.
+    def to_payload(self) -> dict[str, Any]:
+        """Build the JSON body that was sent."""
+        ...
 
 
 class KieError(Exception):
     """Base of every kie.ai error; ``code`` is kie's code (or HTTP status), None if local."""
 
-    def __init__(self, code: int | None, message: str) -> None:
+    def __init__(self, code: int | None, message: str, *, origin: Origin = Origin.BODY) -> None:
         super().__init__(code, message)
         self.code = code
         self.message = message
+        self.origin = origin
 
     def __str__(self) -> str:
         """Render the code and message for logs and tracebacks."""
@@ -80,8 +99,15 @@ class KieTaskNotFound(KieValidationError):
 class KieRateLimited(KieError):
     """429: too many requests; the request was rejected, not queued."""
 
-    def __init__(self, code: int | None, message: str, *, retry_after: float | None = None):
-        super().__init__(code, message)
+    def __init__(
+        self,
+        code: int | None,
+        message: str,
+        *,
+        retry_after: float | None = None,
+        origin: Origin = Origin.BODY,
+    ) -> None:
+        super().__init__(code, message, origin=origin)
         self.retry_after = retry_after
 
 
@@ -119,7 +145,7 @@ class KieTransportError(KieError):
 class KieOutcomeUnknown(KieError):
     """A createTask may or may not have made a task; it must be reconciled, never resent."""
 
-    def __init__(self, message: str, *, request: CreateTaskRequest) -> None:
+    def __init__(self, message: str, *, request: SentRequest) -> None:
         super().__init__(None, message)
         self.request = request
 
@@ -153,14 +179,18 @@ _BY_CODE: dict[int, type[KieError]] = {
 }
 
 
-def error_for_code(code: int, message: str, *, retry_after: float | None = None) -> KieError:
+def error_for_code(
+    code: int,
+    message: str,
+    *,
+    retry_after: float | None = None,
+    origin: Origin = Origin.BODY,
+) -> KieError:
     """Build the error for a kie code or HTTP status (the one mapping used everywhere)."""
     cls = _BY_CODE.get(code)
     if cls is None and 500 <= code <= 599:
         # Gateways in front of kie answer 502/503/504; they behave like kie's own 500.
         cls = KieServerError
     if cls is KieRateLimited:
-        return KieRateLimited(code, message, retry_after=retry_after)
-    if cls is None:
-        return KieError(code, message)
-    return cls(code, message)
+        return KieRateLimited(code, message, retry_after=retry_after, origin=origin)
+    return (cls or KieError)(code, message, origin=origin)

@@ -1,4 +1,4 @@
-"""Process-wide client-side rate limiting for kie.ai.
+"""Process-wide client-side rate limiting for kie.ai (docs/kie-api.md §8).
 
 kie allows 20 createTask per 10 s per account and 10 recordInfo per second per key, and it
 rejects (does not queue) anything over. The server counts *arrival* times, which the client

@@ -1,4 +1,7 @@
-"""Typed requests and records for kie.ai's Seedream 4.0 text-to-image jobs."""
+"""Typed requests and records for kie.ai's Seedream 4.0 text-to-image jobs.
+
+The shapes and rules are those of docs/kie-api.md §3 (createTask) and §4 (task records).
+"""
 
 from __future__ import annotations
 
@@ -84,7 +87,7 @@ class CreateTaskRequest:
     model: str = DEFAULT_MODEL
 
     def validate(self) -> None:
-        """Raise KieRequestInvalid for anything kie's docs say it would refuse."""
+        """Raise KieRequestInvalid for anything kie would refuse (docs/kie-api.md §3)."""
         if not isinstance(self.model, str) or not self.model.strip():
             raise KieRequestInvalid("model", "must be a non-empty string")
         if not isinstance(self.prompt, str):
@@ -151,11 +154,11 @@ class TaskRecord:
     result_urls: tuple[str, ...] = ()
     fail_code: str | None = None
     fail_msg: str | None = None
-    cost_time: int | None = None
+    cost_time: int | None = None  # seconds, not milliseconds (docs/kie-api.md §4)
     create_time: int | None = None
     complete_time: int | None = None
     update_time: int | None = None
-    credits_consumed: float = 0
+    credits_consumed: float = 0  # may be fractional; never truncate it
 
     @property
     def is_terminal(self) -> bool:

@@ -1,10 +1,12 @@
 """Pure parsers for kie.ai answers: ``(http_status, body) -> result``, or raise a KieError.
 
-Nothing here does I/O, so every odd payload in the docs can be tested directly.
+Nothing here does I/O, so every odd payload kie has been seen to send can be tested directly.
 
-Precedence: kie normally answers HTTP 200 with the real outcome in the body ``code``. A body
-code that is an error wins. When the body has no usable code (not JSON, a Cloudflare page, a
-bare proxy error) a non-2xx HTTP status is mapped through the same :func:`error_for_code`.
+Precedence (docs/kie-api.md §2): kie normally answers HTTP 200 with the real outcome in the
+body ``code``. A body code that is an error wins. When the body has no usable code (not JSON, a
+Cloudflare page, a bare proxy error) a non-2xx HTTP status is mapped through the same
+:func:`error_for_code`. Every error records its :class:`~bot.kie.errors.Origin`, which the retry
+rule reads.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bot.kie.errors import (
     KieTaskNotFound,
     KieUnexpectedResponse,
     KieValidationError,
+    Origin,
     error_for_code,
 )
 from bot.kie.models import TaskRecord, TaskState
@@ -29,7 +32,6 @@ __all__ = [
     "Envelope",
     "KieCallback",
     "envelope_code",
-    "has_envelope",
     "parse_callback",
     "parse_create_task_response",
     "parse_credits_response",
@@ -101,7 +103,7 @@ def _body_code(obj: Any) -> int | None:
 
 
 def _body_msg(obj: Mapping[str, Any]) -> str:
-    """Read ``msg``, falling back to ``message`` (one doc example spells it that way)."""
+    """Read ``msg``, falling back to ``message`` (docs/kie-api.md §2)."""
     for key in ("msg", "message"):
         value = obj.get(key)
         if isinstance(value, str) and value:
@@ -115,11 +117,6 @@ def envelope_code(body: Body) -> int | None:
     return _body_code(obj)
 
 
-def has_envelope(body: Body) -> bool:
-    """Return True when the body is a kie JSON envelope with an integer code."""
-    return envelope_code(body) is not None
-
-
 def _unreadable(status: int, text: str, retry_after: float | None) -> KieError:
     """Build the error for an answer that carries no kie envelope."""
     cloudflare = _CLOUDFLARE_CODE.search(text)
@@ -128,12 +125,17 @@ def _unreadable(status: int, text: str, retry_after: float | None) -> KieError:
         return KieError(
             status,
             f"Cloudflare refused the request with HTTP {status}, error code {cloudflare[1]}{hint}",
+            origin=Origin.STATUS,
         )
     if 200 <= status < 300:
         return KieUnexpectedResponse(
-            status, f"HTTP {status} answer is not a kie envelope: {_snippet(text)}"
+            status,
+            f"HTTP {status} answer is not a kie envelope: {_snippet(text)}",
+            origin=Origin.STATUS,
         )
-    return error_for_code(status, f"HTTP {status}: {_snippet(text)}", retry_after=retry_after)
+    return error_for_code(
+        status, f"HTTP {status}: {_snippet(text)}", retry_after=retry_after, origin=Origin.STATUS
+    )
 
 
 def parse_envelope(status: int, body: Body, *, retry_after: float | None = None) -> Envelope:
@@ -147,7 +149,9 @@ def parse_envelope(status: int, body: Body, *, retry_after: float | None = None)
         raise error_for_code(code, msg or f"kie code {code}", retry_after=retry_after)
     if not 200 <= status < 300:
         # The body claims success but the transport says otherwise; trust the failure.
-        raise error_for_code(status, msg or f"HTTP {status}", retry_after=retry_after)
+        raise error_for_code(
+            status, msg or f"HTTP {status}", retry_after=retry_after, origin=Origin.CONFLICT
+        )
     return Envelope(code=code, msg=msg, data=obj.get("data"))
 
 
@@ -170,7 +174,7 @@ def parse_record_info_response(
     except KieValidationError as exc:
         # kie answers an unknown taskId with 422 "recordInfo is null", not 404.
         if exc.code == 422 and exc.message.strip().lower() == _TASK_NOT_FOUND_MSG:
-            raise KieTaskNotFound(exc.code, exc.message) from None
+            raise KieTaskNotFound(exc.code, exc.message, origin=exc.origin) from None
         raise
     if not isinstance(env.data, Mapping):
         raise KieUnexpectedResponse(status, "recordInfo answer has no data object")

@@ -1,42 +1,45 @@
-"""The one retry rule of the kie.ai client.
+"""The one retry rule of the kie.ai client: a pure verdict on each failed attempt.
 
-Reads (recordInfo, chat/credit, common/download-url) change nothing on kie's side, so they are
-retried on 429, 455, any 5xx (except 501 "generation failed" and 505 "feature disabled",
-which will not change on a retry), timeouts and connection errors.
+:func:`verdict` looks the failure up in two tables (docs/kie-api.md §9 explains each row) and
+says whether to send again, give up with the error, or give up with
+:class:`~bot.kie.errors.KieOutcomeUnknown`. It does no I/O; the client's one send loop acts on it.
 
-createTask makes a task that costs money, so it is retried ONLY when the answer proves that no
-task was made:
-
-- 429 rate limited: kie rejects, it does not queue;
-- 455 maintenance;
-- a clean 5xx answer: kie answered with a JSON error envelope (code 500 in the body or the
-  HTTP status), so it handled the request and made no task;
-- the connection could not be opened at all, so nothing was sent.
-
-A createTask whose outcome is unknown (a timeout or a dropped connection after the request may
-have been sent, a gateway error page, an answer the client cannot read, a success body under
-an error HTTP status) is NEVER resent: it raises :class:`~bot.kie.errors.KieOutcomeUnknown`
-so the caller can reconcile first. A createTask cancelled while in flight is equally unknown.
+Reads change nothing on kie's side, so they are retried on anything that may pass. createTask
+makes a task that costs money, so it is retried only when the failure proves no task was made,
+and an answer that cannot prove either way is "outcome unknown": never resent, reconciled later.
 
 Delays: exponential backoff with full jitter, ``uniform(0, min(cap, base * 2**attempt))``,
-0.5 s base, 8 s cap, at most 3 retries (4 attempts). A ``Retry-After`` of at most 60 s
+0.5 s base, 8 s cap, at most 3 retries (4 attempts). A 429's ``Retry-After`` of at most 60 s
 replaces the computed delay; a longer one is not honoured and the error is raised.
 """
 
 from __future__ import annotations
 
+import enum
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from bot.kie.errors import (
     KieError,
     KieMaintenance,
     KieRateLimited,
     KieServerError,
+    KieUnexpectedResponse,
+    Origin,
 )
 
-__all__ = ["RetryPolicy", "is_retryable_read_error"]
+__all__ = [
+    "Action",
+    "Call",
+    "RetryPolicy",
+    "Said",
+    "Transport",
+    "Verdict",
+    "said",
+    "verdict",
+]
 
 
 @dataclass(frozen=True)
@@ -60,7 +63,123 @@ class RetryPolicy:
         return self.rand() * min(self.cap, self.base * 2**attempt)
 
 
-def is_retryable_read_error(exc: KieError) -> bool:
-    """Return True when a read that failed with this kie error is worth sending again."""
-    # 501 and 505 have their own classes, so "5xx" here means KieServerError only.
-    return isinstance(exc, KieRateLimited | KieMaintenance | KieServerError)
+class Call(enum.Enum):
+    """Which kind of request failed."""
+
+    READ = "read"  # recordInfo, chat/credit, download-url: change nothing at kie
+    CREATE = "create"  # createTask: makes a task that costs money
+
+
+class Transport(enum.Enum):
+    """A failure before any answer was read; the member says whether the request may have left."""
+
+    BAD_URL = "bad url"  # aiohttp refused the URL: nothing left, and never will
+    NOT_CONNECTED = "not connected"  # the connection never opened: nothing left
+    NO_ANSWER = "no answer"  # timed out or dropped: the request may have left
+
+
+class Said(enum.Enum):
+    """What an error answer's code says, in the terms the retry rule needs."""
+
+    NOT_NOW = "not now"  # 429 rate limited or 455 maintenance: rejected, not queued
+    SERVER_ERROR = "server error"  # 500, or a 5xx with no class of its own (502, 503, 504…)
+    FAILED = "failed"  # 408, 501, 505 or another 5xx page: a retry will not change it
+    REFUSED = "refused"  # any other code: the request itself is refused
+    UNREADABLE = "unreadable"  # not a kie envelope, or the wrong shape
+
+
+class Action(enum.Enum):
+    """What the send loop does next."""
+
+    RETRY = "retry"  # sleep Verdict.delay, then send again
+    FINAL = "final"  # raise the error as it is
+    OUTCOME_UNKNOWN = "outcome unknown"  # raise KieOutcomeUnknown; never resend
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The retry rule's answer for one failed attempt."""
+
+    action: Action
+    delay: float = 0.0
+
+
+class Rule(NamedTuple):
+    """The action for one kind of answer, by where its code came from (see Origin)."""
+
+    body: Action
+    status: Action
+    conflict: Action
+
+    def by(self, origin: Origin) -> Action:
+        """Return the action for an answer of this origin."""
+        if origin is Origin.STATUS:
+            return self.status
+        if origin is Origin.CONFLICT:
+            return self.conflict
+        return self.body
+
+
+RETRY, FINAL, UNKNOWN = Action.RETRY, Action.FINAL, Action.OUTCOME_UNKNOWN
+
+# Rows: the call and what the code says; columns: where the code came from (docs/kie-api.md §2).
+# Reads ignore the origin. For createTask, kie's own envelope means kie handled the request; a
+# bare 5xx or 408 page says nothing about what happened behind the gateway (a bare 4xx is an
+# edge refusal made before kie); a success body under an error status may hide a task.
+_ANSWERS: dict[tuple[Call, Said], Rule] = {
+    (Call.READ, Said.NOT_NOW): Rule(body=RETRY, status=RETRY, conflict=RETRY),
+    (Call.READ, Said.SERVER_ERROR): Rule(body=RETRY, status=RETRY, conflict=RETRY),
+    (Call.READ, Said.FAILED): Rule(body=FINAL, status=FINAL, conflict=FINAL),
+    (Call.READ, Said.REFUSED): Rule(body=FINAL, status=FINAL, conflict=FINAL),
+    (Call.READ, Said.UNREADABLE): Rule(body=FINAL, status=FINAL, conflict=FINAL),
+    (Call.CREATE, Said.NOT_NOW): Rule(body=RETRY, status=RETRY, conflict=UNKNOWN),
+    (Call.CREATE, Said.SERVER_ERROR): Rule(body=RETRY, status=UNKNOWN, conflict=UNKNOWN),
+    (Call.CREATE, Said.FAILED): Rule(body=FINAL, status=UNKNOWN, conflict=UNKNOWN),
+    (Call.CREATE, Said.REFUSED): Rule(body=FINAL, status=FINAL, conflict=UNKNOWN),
+    (Call.CREATE, Said.UNREADABLE): Rule(body=UNKNOWN, status=UNKNOWN, conflict=UNKNOWN),
+}
+
+_TRANSPORT: dict[tuple[Call, Transport], Action] = {
+    (Call.READ, Transport.BAD_URL): FINAL,
+    (Call.READ, Transport.NOT_CONNECTED): RETRY,
+    (Call.READ, Transport.NO_ANSWER): RETRY,
+    (Call.CREATE, Transport.BAD_URL): FINAL,
+    (Call.CREATE, Transport.NOT_CONNECTED): RETRY,
+    (Call.CREATE, Transport.NO_ANSWER): UNKNOWN,
+}
+
+
+def said(error: KieError) -> Said:
+    """Sort a kie error into the row of the table that decides it."""
+    if isinstance(error, KieUnexpectedResponse):
+        return Said.UNREADABLE
+    if isinstance(error, KieRateLimited | KieMaintenance):
+        return Said.NOT_NOW
+    if isinstance(error, KieServerError):
+        return Said.SERVER_ERROR
+    if error.code is not None and (error.code >= 500 or error.code == 408):
+        return Said.FAILED
+    return Said.REFUSED
+
+
+def verdict(
+    call: Call,
+    failure: KieError | Transport,
+    *,
+    attempt: int,
+    retry_after: float | None = None,
+    policy: RetryPolicy = RetryPolicy(),
+) -> Verdict:
+    """Judge attempt number ``attempt`` (0-based) that failed with ``failure``."""
+    if isinstance(failure, Transport):
+        action = _TRANSPORT[call, failure]
+    else:
+        action = _ANSWERS[call, said(failure)].by(failure.origin)
+    if action is not Action.RETRY:
+        return Verdict(action)
+    # Only a 429 says when to come back; other answers' Retry-After headers are ignored.
+    wait = retry_after if isinstance(failure, KieRateLimited) else None
+    delay = policy.delay(attempt, wait)
+    if delay is None:
+        return Verdict(Action.FINAL)
+    return Verdict(Action.RETRY, delay)

@@ -1,7 +1,7 @@
 """kie.ai webhook signatures: base64(HMAC-SHA256(key, f"{task_id}.{timestamp}")).
 
 Only the task id and the timestamp are signed, not the body, so the timestamp window is what
-stops a replayed callback.
+stops a replayed callback (docs/kie-api.md §6).
 """
 
 from __future__ import annotations

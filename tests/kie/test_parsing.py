@@ -1,4 +1,4 @@
-"""Tests for the pure parsers, on the verbatim payloads quoted in kie-api.md."""
+"""Tests for the pure parsers, on the example payloads of docs/kie-api.md §11."""
 
 from __future__ import annotations
 
@@ -34,30 +34,32 @@ from bot.kie import (
     parse_result_urls,
     parse_task_record,
 )
+from bot.kie.errors import Origin
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
 
 def _payload(name: str) -> str:
-    """Read a verbatim payload copied from kie-api.md."""
+    """Read an example payload from tests/kie/payloads."""
     return (PAYLOADS / name).read_text()
 
 
-# kie-api.md §3, S1 success example (note the "message" key).
+# docs/kie-api.md §11, S1 success example (note the "message" key).
 S1_SUCCESS = _payload("s1_record_success.json")
 
-# kie-api.md §3, S1 failure example.
+# docs/kie-api.md §11, S1 failure example.
 S1_FAIL = _payload("s1_record_fail.json")
 
-# kie-api.md §3, S3 seedream example: state "waiting" with a populated resultJson.
+# docs/kie-api.md §11, S3 seedream example: state "waiting" with a populated resultJson.
 S3_WAITING = _payload("s3_record_seedream_waiting.json")
 
+# docs/kie-api.md §4 and §11, S13: kie's answer for an unknown task.
 S13_UNKNOWN = '{"code":422,"msg":"recordInfo is null","data":null}'
 
-# kie-api.md §4, the seedream v4 success callback.
+# docs/kie-api.md §11, S2: the seedream v4 success callback.
 S2_CALLBACK = _payload("s2_callback_success.json")
 
-# kie-api.md §4, the generic Market failure callback (param shortened as in the doc).
+# docs/kie-api.md §11, S8: the generic Market failure callback (param shortened).
 S8_FAIL_CALLBACK = _payload("s8_callback_fail.json")
 
 
@@ -337,3 +339,21 @@ def test_bytes_and_mapping_bodies() -> None:
     body = {"code": 200, "msg": "success", "data": 7}
     assert parse_credits_response(200, body) == 7
     assert parse_credits_response(200, json.dumps(body).encode()) == 7
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "origin"),
+    [
+        (200, '{"code":500,"msg":"boom"}', Origin.BODY),
+        (502, '{"code":429,"msg":"slow"}', Origin.BODY),
+        (502, "<html>Bad Gateway</html>", Origin.STATUS),
+        (403, "error code: 1010", Origin.STATUS),
+        (200, "<html>hello</html>", Origin.STATUS),
+        (502, '{"code":200,"msg":"success","data":{"taskId":"x"}}', Origin.CONFLICT),
+    ],
+)
+def test_errors_record_where_their_code_came_from(status: int, body: str, origin: Origin) -> None:
+    """Each error says whether its code came from kie's body, a bare status, or both at odds."""
+    with pytest.raises(KieError) as info:
+        parse_create_task_response(status, body)
+    assert info.value.origin is origin
