@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -10,10 +9,9 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.control import QuotaFigure, is_allowed
+from bot.control import QuotaFigure
 from bot.jobs.models import Job, JobState
-from cogs._channels import rules_channel_id
-from cogs.imagine._embeds import truncate
+from cogs._common import plural, rules_channel_id, truncate
 
 if TYPE_CHECKING:
     from bot.imagine_bot import ImagineBot
@@ -37,10 +35,6 @@ _STATES = {
 }
 
 
-def _images(count: int) -> str:
-    return f"{count} image" if count == 1 else f"{count} images"
-
-
 def _figure_text(figure: QuotaFigure) -> str:
     if figure.limit == 0:
         return "Not allowed (limit 0)"
@@ -58,13 +52,13 @@ def _summary(figures: Sequence[QuotaFigure], refusal: str | None) -> str:
     left = min(f.remaining for f in figures)
     if left == 0:
         return "You can't generate more images here right now."
-    return f"You can generate **{_images(left)}** more here."
+    return f"You can generate **{plural(left)}** more here."
 
 
 def _job_line(job: Job) -> str:
     prompt = discord.utils.escape_markdown(truncate(job.options.prompt, 60))
     return (
-        f"{_STATES.get(job.state, job.state.value)} · {_images(job.options.images)} · "
+        f"{_STATES.get(job.state, job.state.value)} · {plural(job.options.images)} · "
         f"started <t:{int(job.created_at)}:R> · {prompt}"
     )
 
@@ -115,21 +109,17 @@ class Quota(commands.Cog):
         member = interaction.user
         guild_id = interaction.guild_id
         assert guild_id is not None  # guild_only
-        control = self.bot.control
         role_ids = [r.id for r in member.roles] if isinstance(member, discord.Member) else []
         # The same channel id /imagine reserves against.
-        channel_id = rules_channel_id(interaction)
-        figures = await control.quotas.status(
-            guild_id, channel_id, member.id, role_ids, time.time()
+        standing = await self.bot.admission.standing(
+            guild_id, rules_channel_id(interaction), member.id, role_ids
         )
-        jobs: list[Job] = []
-        max_jobs = self.bot.settings.max_jobs_per_member
-        if self.bot.engine is not None:
-            jobs = await self.bot.engine.store.in_flight(guild_id, member.id)
-            max_jobs = self.bot.engine.config.max_jobs_per_member
-        settings = await control.channels.get(guild_id, channel_id)
-        refusal = is_allowed(settings, await control.channels.get_mode(guild_id))
-        embed = quota_embed(figures, jobs, max_jobs=max_jobs, refusal=refusal)
+        embed = quota_embed(
+            standing.figures,
+            standing.jobs,
+            max_jobs=standing.max_jobs,
+            refusal=standing.refusal,
+        )
         await interaction.edit_original_response(
             embed=embed, allowed_mentions=discord.AllowedMentions.none()
         )

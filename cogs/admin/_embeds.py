@@ -15,7 +15,7 @@ import discord
 from bot.control import ChannelSettings, Mode, QuotaLimit, UsageReport, is_allowed
 from bot.control.blocklist import REGEX_PREFIX
 from bot.kie import ImageSize
-from cogs.imagine._embeds import SIZE_NAMES, truncate
+from cogs._common import SIZE_NAMES, plural, truncate
 
 __all__ = [
     "CLEAR_FALLBACK",
@@ -28,7 +28,6 @@ __all__ = [
     "enabled_text",
     "limit_text",
     "mode_text",
-    "plural",
     "quota_owner",
     "quotas_embed",
     "reset_text",
@@ -52,11 +51,6 @@ CLEAR_FALLBACK: dict[str, str] = {
     "channel": "the channel has no total",
     "server": "the server has no total",
 }
-
-
-def plural(count: int, word: str = "image", words: str | None = None) -> str:
-    """Return "1 image" / "3 images" (`words`: an irregular plural)."""
-    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
 
 
 def code(text: str) -> str:

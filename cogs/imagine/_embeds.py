@@ -4,30 +4,16 @@ from __future__ import annotations
 
 import discord
 
-from bot.jobs.delivery import Progress, ResultPart
 from bot.jobs.models import Job, JobState
-from bot.kie import ImageSize
+from bot.jobs.ports import Progress, ResultPart
+from cogs._common import SIZE_NAMES, truncate
 
 __all__ = [
-    "SIZE_NAMES",
     "cancelled_embed",
     "failure_embed",
     "progress_embed",
     "result_embed",
-    "truncate",
 ]
-
-SIZE_NAMES: dict[ImageSize, str] = {
-    ImageSize.SQUARE: "Square",
-    ImageSize.SQUARE_HD: "Square HD",
-    ImageSize.PORTRAIT_4_3: "Portrait 3:4",
-    ImageSize.PORTRAIT_3_2: "Portrait 2:3",
-    ImageSize.PORTRAIT_16_9: "Portrait 9:16",
-    ImageSize.LANDSCAPE_4_3: "Landscape 4:3",
-    ImageSize.LANDSCAPE_3_2: "Landscape 3:2",
-    ImageSize.LANDSCAPE_16_9: "Landscape 16:9",
-    ImageSize.LANDSCAPE_21_9: "Landscape 21:9",
-}
 
 COLOUR_WORKING = discord.Colour.blurple()
 COLOUR_DONE = discord.Colour.green()
@@ -39,15 +25,6 @@ _KIE_STATES = {
     "queuing": "In kie.ai's queue",
     "generating": "Generating",
 }
-
-
-def truncate(text: str, limit: int) -> str:
-    """Cut text to `limit` characters, marking the cut."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _quote(prompt: str, limit: int) -> str:
-    return truncate(prompt, limit)
 
 
 def _status(job: Job, progress: Progress) -> str:
@@ -67,7 +44,7 @@ def _status(job: Job, progress: Progress) -> str:
 def progress_embed(job: Job, progress: Progress) -> discord.Embed:
     """Return the embed showing a job in progress."""
     embed = discord.Embed(
-        title="Imagining…", description=_quote(job.options.prompt, 1000), colour=COLOUR_WORKING
+        title="Imagining…", description=truncate(job.options.prompt, 1000), colour=COLOUR_WORKING
     )
     embed.add_field(name="Status", value=_status(job, progress), inline=False)
     embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>")
@@ -87,7 +64,7 @@ def result_embed(job: Job, part: ResultPart, *, took: float | None) -> discord.E
     """Return the embed posted with (one part of) a job's images."""
     title = "Imagined" if part.count == 1 else f"Imagined — part {part.index + 1} of {part.count}"
     embed = discord.Embed(
-        title=title, description=_quote(job.options.prompt, 4000), colour=COLOUR_DONE
+        title=title, description=truncate(job.options.prompt, 4000), colour=COLOUR_DONE
     )
     o = job.options
     embed.add_field(name="Size", value=SIZE_NAMES[o.size])
@@ -110,7 +87,7 @@ def result_embed(job: Job, part: ResultPart, *, took: float | None) -> discord.E
 def failure_embed(job: Job, message: str) -> discord.Embed:
     """Return the embed telling the requester why a job failed."""
     embed = discord.Embed(title="Couldn't imagine that", description=message, colour=COLOUR_FAILED)
-    embed.add_field(name="Prompt", value=_quote(job.options.prompt, 1000), inline=False)
+    embed.add_field(name="Prompt", value=truncate(job.options.prompt, 1000), inline=False)
     return embed
 
 
@@ -119,5 +96,5 @@ def cancelled_embed(job: Job) -> discord.Embed:
     embed = discord.Embed(
         title="Cancelled", description="Nothing was charged to your quota.", colour=COLOUR_CANCELLED
     )
-    embed.add_field(name="Prompt", value=_quote(job.options.prompt, 1000), inline=False)
+    embed.add_field(name="Prompt", value=truncate(job.options.prompt, 1000), inline=False)
     return embed

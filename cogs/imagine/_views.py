@@ -1,25 +1,30 @@
 """Buttons and the remix modal. Buttons are DynamicItems: their custom_id carries the job id,
-so they keep working after a restart without any view being re-registered per message."""
+so they keep working after a restart without any view being re-registered per message.
+
+The buttons don't import the cog: they find whatever the bot loaded as "Imagine" and call it
+through `JobActions`. Any error they meet is answered by bot.tree.reply_to_error, the same
+reply slash commands get, so a click never ends in Discord's "This interaction failed".
+"""
 
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, runtime_checkable
 
 import discord
 
 from bot.errors import UserFacingError
-from bot.tree import send_ephemeral
-
-if TYPE_CHECKING:
-    from cogs.imagine._cog import Imagine
+from bot.tree import reply_to_error
 
 __all__ = [
+    "DYNAMIC_ITEMS",
     "CancelButton",
     "DeleteButton",
+    "JobActions",
     "RemixButton",
     "RemixModal",
     "RerollButton",
+    "job_actions",
     "progress_view",
     "result_view",
 ]
@@ -29,11 +34,30 @@ _JOB = r"(?P<job>[0-9a-f]{32})"
 MODAL_PROMPT_MAX = 4000
 
 
-def _cog(interaction: discord.Interaction[Any]) -> Imagine:
-    from cogs.imagine._cog import Imagine  # the cog imports this module
+@runtime_checkable
+class JobActions(Protocol):
+    """What the buttons and the modal ask of the Imagine cog, by job id."""
 
+    async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Cancel a job (its requester only)."""
+
+    async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Run the same request again with a new seed."""
+
+    async def open_remix(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Open the remix modal with the earlier prompt filled in."""
+
+    async def remix(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
+        """Run an earlier request again with an edited prompt."""
+
+    async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Delete a result message."""
+
+
+def job_actions(interaction: discord.Interaction[Any]) -> JobActions:
+    """Return the loaded Imagine cog, or refuse politely while it is not loaded."""
     cog = interaction.client.get_cog("Imagine")
-    if not isinstance(cog, Imagine):
+    if not isinstance(cog, JobActions):
         raise UserFacingError("Image generation is not available right now.")
     return cog
 
@@ -67,8 +91,8 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"imag
     async def callback(self, interaction: discord.Interaction[Any]) -> None:
         try:
             await self.run(interaction)
-        except UserFacingError as exc:
-            await send_ephemeral(interaction, exc.message)
+        except Exception as exc:  # noqa: BLE001 - every failure gets the tree's reply
+            await reply_to_error(interaction, exc)
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         raise NotImplementedError
@@ -78,28 +102,28 @@ class CancelButton(_JobButton, template=r"imagine:cancel:" + _JOB):
     action, label, style = "cancel", "Cancel", discord.ButtonStyle.danger
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        await _cog(interaction).cancel(interaction, self.job_id)
+        await job_actions(interaction).cancel(interaction, self.job_id)
 
 
 class RerollButton(_JobButton, template=r"imagine:reroll:" + _JOB):
     action, label, style, emoji = "reroll", "Reroll", discord.ButtonStyle.primary, "🎲"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        await _cog(interaction).reroll(interaction, self.job_id)
+        await job_actions(interaction).reroll(interaction, self.job_id)
 
 
 class RemixButton(_JobButton, template=r"imagine:remix:" + _JOB):
     action, label, style, emoji = "remix", "Remix", discord.ButtonStyle.secondary, "✏️"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        await _cog(interaction).open_remix(interaction, self.job_id)
+        await job_actions(interaction).open_remix(interaction, self.job_id)
 
 
 class DeleteButton(_JobButton, template=r"imagine:delete:" + _JOB):
     action, label, style, emoji = "delete", "Delete", discord.ButtonStyle.secondary, "🗑️"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
-        await _cog(interaction).delete(interaction, self.job_id)
+        await job_actions(interaction).delete(interaction, self.job_id)
 
 
 class RemixModal(discord.ui.Modal, title="Remix"):
@@ -119,10 +143,14 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         self.prompt.default = prompt[:MODAL_PROMPT_MAX]
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        try:
-            await _cog(interaction).remix(interaction, self.job_id, self.prompt.value)
-        except UserFacingError as exc:
-            await send_ephemeral(interaction, exc.message)
+        await job_actions(interaction).remix(interaction, self.job_id, self.prompt.value)
+
+    # discord.py's Modal.on_error itself differs from View.on_error (no `item`).
+    async def on_error(  # type: ignore[override]
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        # discord.py sends whatever on_submit raises here.
+        await reply_to_error(interaction, error)
 
 
 def progress_view(job_id: str) -> discord.ui.View:
