@@ -37,15 +37,13 @@ import discord
 
 from bot.jobs.models import Job, JobOptions, JobState
 from bot.jobs.polling import DEFAULT_EXPECTED, PollPlan
+from bot.jobs.store import JobStore
 from bot.kie import ImageSize, KieLimiter, Resolution
 from bot.store.database import Database, open_database
-from bot.store.jobs import JobStore
 from bot.store.migrate import apply_migrations
-from tests.e2e.conftest import KIE_KEY, Stack, start_stack, stop_stack, wait_until
-from tests.fakes.discord_records import InteractionRecord, RecordedRequest
-from tests.fakes.discord_server import FakeDiscord, point_discord_py_at
-from tests.fakes.kie_records import Durations, FakeTask
-from tests.fakes.kie_server import FakeKie
+from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack, wait_until
+from tests.fakes.discord import FakeDiscord, InteractionRecord, RecordedRequest, point_discord_py_at
+from tests.fakes.kie import Durations, FakeKie, FakeTask
 
 # Targets the summary compares with (information, not assertions).
 ACK_P99_TARGET_MS = 50.0

@@ -23,12 +23,11 @@ import aiohttp
 import pytest
 
 from bot.jobs.models import Job
+from bot.jobs.store import JobStore
 from bot.store.database import Database
-from bot.store.jobs import JobStore
-from tests.e2e.conftest import KIE_KEY, _free_port, wait_until
-from tests.fakes.discord_records import InteractionRecord, StoredMessage
-from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.kie_server import FakeKie
+from tests.e2e.stack import KIE_KEY, _free_port, wait_until
+from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage
+from tests.fakes.kie import FakeKie
 
 T = TypeVar("T")
 

@@ -10,9 +10,9 @@ import pytest
 
 from bot.control import audit
 from bot.jobs.models import JobState
-from tests.e2e.conftest import Stack, text_of
-from tests.fakes.discord_records import InteractionRecord, StoredMessage
-from tests.fakes.kie_records import Durations
+from tests.e2e.stack import Stack, text_of
+from tests.fakes.discord import InteractionRecord, StoredMessage
+from tests.fakes.kie import Durations
 
 MANAGE_GUILD = 1 << 5
 
@@ -129,7 +129,7 @@ def _paths(node: dict[str, Any], prefix: str = "") -> dict[str, list[str]]:
 
 
 async def test_command_tree(stack: Stack) -> None:
-    """The synced tree has SPEC's paths and options, guild only, Manage Server as the hint."""
+    """/imagine-admin syncs with these paths and options, guild only, Manage Server as the hint."""
     command = _command(stack, "imagine-admin")
     assert int(command["default_member_permissions"]) == MANAGE_GUILD
     assert command.get("contexts") == [0] or command.get("dm_permission") is False
@@ -323,7 +323,7 @@ async def test_quota_without_limits_is_unlimited_and_lists_jobs_in_flight(stack:
     shown = await quota(stack, w.bob)
     assert "In progress (1 of at most 2 at a time)" in shown
     assert "a slow \\*snail\\*" in shown and "<t:" in shown
-    await stack.bot.engine.cancel(job.id, w.bob.id)  # type: ignore[union-attr]
+    await stack.bot.admission.cancel(job.id, w.bob.id)
 
 
 async def test_quota_shows_a_disabled_channel(stack: Stack) -> None:

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bot.jobs.models import JobState
-from tests.e2e.conftest import Stack
-from tests.fakes.kie_records import Durations
+from tests.e2e.stack import Stack
+from tests.fakes.kie import Durations
 
 
 def admin(stack: Stack) -> dict[str, float | int]:
@@ -131,5 +131,5 @@ async def test_quota_settles_to_delivered_and_refunds_failures_and_cancels(stack
     cancel = await stack.imagine(images=5)
     job = await stack.wait_job((await stack.job_for(cancel)).id, lambda j: j.task_id is not None)
     assert await _used(stack) == 6
-    await stack.bot.engine.cancel(job.id, w.alice.id)  # type: ignore[union-attr]
+    await stack.bot.admission.cancel(job.id, w.alice.id)
     assert await _used(stack) == 1

@@ -6,8 +6,8 @@ import pytest
 
 from bot.errors import UserFacingError
 from bot.jobs.models import JobState
-from tests.e2e.conftest import Stack, start_stack, stop_stack, text_of
-from tests.fakes.kie_records import Durations
+from tests.e2e.stack import Stack, start_stack, stop_stack, text_of
+from tests.fakes.kie import Durations
 
 
 async def test_one_image_happy_path(stack: Stack) -> None:
@@ -119,7 +119,7 @@ async def test_cancel_by_requester_and_not_by_others(stack: Stack) -> None:
     with pytest.raises(ValueError, match="only the invoking member"):
         await stack.discord.click_button(progress, custom_id, stack.world.bob)
     with pytest.raises(UserFacingError, match="Only the member"):
-        await stack.bot.engine.cancel(job.id, stack.world.bob.id)  # type: ignore[union-attr]
+        await stack.bot.admission.cancel(job.id, stack.world.bob.id)
     await stack.discord.click_button(progress, custom_id, stack.world.alice)
     job = await stack.wait_job(job.id)
     assert job.state is JobState.CANCELLED
@@ -177,7 +177,7 @@ async def test_cancelled_task_cost_is_still_recorded(stack: Stack) -> None:
     job = await stack.wait_job(
         (await stack.job_for(interaction)).id, lambda j: j.task_id is not None
     )
-    await stack.bot.engine.cancel(job.id, stack.world.alice.id)  # type: ignore[union-attr]
+    await stack.bot.admission.cancel(job.id, stack.world.alice.id)
     assert job.task_id is not None
     stack.kie.finish_now(job.task_id)
     job = await stack.wait_job(job.id, lambda j: j.credits_consumed is not None)

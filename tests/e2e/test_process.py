@@ -8,7 +8,7 @@ from pathlib import Path
 
 from bot.jobs.models import JobState
 from bot.store.database import Database
-from tests.e2e.conftest import KIE_KEY, wait_until
+from tests.e2e.stack import KIE_KEY, wait_until
 from tests.e2e.subprocess_bot import (
     Spawn,
     bot_env,
@@ -19,8 +19,8 @@ from tests.e2e.subprocess_bot import (
     spawn_bot,  # noqa: F401 - fixture
     wait_job,
 )
-from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.kie_server import CREATE_TASK, FakeKie
+from tests.fakes.discord import FakeDiscord
+from tests.fakes.kie import CREATE_TASK, FakeKie
 
 
 async def test_bot_process_serves_imagine_and_stops_cleanly_on_sigterm(

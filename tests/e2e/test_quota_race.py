@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 
-from tests.e2e.conftest import Stack, wait_until
+from tests.e2e.stack import Stack, wait_until
 
 
 async def test_hundred_concurrent_requests_at_a_limit_of_ten(stack_on_each_db: Stack) -> None:

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.kie import KieClient, KieLimiter, RetryPolicy
-from tests.fakes.kie_server import FakeKie
+from tests.fakes.kie import FakeKie
 
 
 class SleepRecorder:

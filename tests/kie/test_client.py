@@ -35,7 +35,7 @@ from bot.kie import (
     RetryPolicy,
     TaskState,
 )
-from tests.fakes.kie_server import (
+from tests.fakes.kie import (
     CREATE_TASK,
     CREDIT,
     DOWNLOAD_URL,

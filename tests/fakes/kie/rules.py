@@ -12,7 +12,7 @@ import hmac
 from typing import Any
 from urllib.parse import urlsplit
 
-from tests.fakes.kie_records import CREDITS_PER_IMAGE
+from tests.fakes.kie.records import CREDITS_PER_IMAGE
 
 __all__ = [
     "CREDITS_PER_IMAGE",

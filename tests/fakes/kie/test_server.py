@@ -19,8 +19,8 @@ from aiohttp import web
 from PIL import Image
 
 from bot.kie import parse_callback, verify
-from tests.fakes.kie_images import LARGE_MIN_BYTES, image_dimensions
-from tests.fakes.kie_server import (
+from tests.fakes.kie.images import LARGE_MIN_BYTES, image_dimensions
+from tests.fakes.kie.server import (
     CREATE_TASK,
     RECORD_INFO,
     Durations,
@@ -30,7 +30,7 @@ from tests.fakes.kie_server import (
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def body(**input_changes: Any) -> dict[str, Any]:
@@ -382,7 +382,7 @@ async def test_images_are_real_and_distinct(http: aiohttp.ClientSession) -> None
     ],
 )
 def test_image_dimensions(size: str, res: str, expected: tuple[int, int]) -> None:
-    """Sizes follow the §7 guess (long edge by resolution, short edge by ratio)."""
+    """Sizes are a guess: long edge by resolution (1K/2K/4K), short edge by ratio."""
     assert image_dimensions(size, res) == expected
 
 
@@ -516,11 +516,11 @@ async def test_no_callback_without_url(http: aiohttp.ClientSession) -> None:
 
 
 async def test_runs_as_a_process(http: aiohttp.ClientSession) -> None:
-    """python -m tests.fakes.kie_server prints its URL, answers, and stops on SIGTERM."""
+    """python -m tests.fakes.kie prints its URL, answers, and stops on SIGTERM."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.fakes.kie_server",
+        "tests.fakes.kie",
         "--port",
         "0",
         "--api-key",

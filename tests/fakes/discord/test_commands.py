@@ -7,12 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import discord_pytest, discord_testclient
-from tests.fakes.discord_testclient import RawClient
-
-fake_discord = discord_pytest.fake_discord
-discord_error_guard = discord_pytest.discord_error_guard
-raw = discord_testclient.raw
+from tests.fakes.discord.testclient import RawClient
 
 
 def option(name: str = "prompt", kind: int = 3, **kw: Any) -> dict[str, Any]:

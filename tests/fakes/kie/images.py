@@ -1,7 +1,8 @@
 """Result images for the kie.ai stand-in: real JPEGs at the guessed Seedream sizes.
 
-Pixel sizes follow kie-api.md §7, which is a GUESS (long edge 1024/2048/4096 by resolution,
-short edge by ratio); nothing should rely on them being exactly kie's.
+kie documents a single output size (landscape_4_3 at 4K is 4096 x 3072). The others are a
+GUESS that fits it: the long edge is 1024/2048/4096 for 1K/2K/4K and the short edge is the
+long edge divided by the ratio, rounded. Nothing should rely on them being exactly kie's.
 """
 
 from __future__ import annotations

@@ -10,15 +10,15 @@ import re
 from typing import Any
 from urllib.parse import quote
 
-from tests.fakes.discord_gateway import INTENT_GUILD_MESSAGES, Gateway
-from tests.fakes.discord_records import (
+from tests.fakes.discord.gateway import INTENT_GUILD_MESSAGES, Gateway
+from tests.fakes.discord.records import (
     InteractionRecord,
     Part,
     RecordedRequest,
     StoredAttachment,
     StoredMessage,
 )
-from tests.fakes.discord_rules import (
+from tests.fakes.discord.rules import (
     EMPTY_MESSAGE,
     FLAG_COMPONENTS_V2,
     FLAG_EPHEMERAL,
@@ -30,7 +30,7 @@ from tests.fakes.discord_rules import (
     is_empty,
     mentioned,
 )
-from tests.fakes.discord_world import Perm, Snowflakes, World
+from tests.fakes.discord.world import Perm, Snowflakes, World
 
 #: Flags a message create may set (suppress embeds, ephemeral, suppress notifications, V2).
 SETTABLE_FLAGS = (1 << 2) | FLAG_EPHEMERAL | (1 << 12) | FLAG_COMPONENTS_V2

@@ -14,11 +14,7 @@ from discord import app_commands
 from discord.ext import commands
 from PIL import Image
 
-from tests.fakes import discord_pytest
-from tests.fakes.discord_server import FakeDiscord, point_discord_py_at
-
-fake_discord = discord_pytest.fake_discord
-discord_error_guard = discord_pytest.discord_error_guard
+from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
 
 
 def png_bytes(size: int = 8) -> bytes:

@@ -6,13 +6,8 @@ from typing import Any
 
 import pytest
 
-from tests.fakes import discord_pytest, discord_testclient
-from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.discord_testclient import RATE_LIMIT_HEADERS, RawClient
-
-fake_discord = discord_pytest.fake_discord
-discord_error_guard = discord_pytest.discord_error_guard
-raw = discord_testclient.raw
+from tests.fakes.discord.server import FakeDiscord
+from tests.fakes.discord.testclient import RATE_LIMIT_HEADERS, RawClient
 
 MIB = 1024 * 1024
 

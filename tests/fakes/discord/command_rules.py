@@ -5,7 +5,7 @@ from __future__ import annotations
 import unicodedata
 from typing import Any
 
-from tests.fakes.discord_rules import FormErrors, Path
+from tests.fakes.discord.rules import FormErrors, Path
 
 # ===================================================================== commands
 CHAT_INPUT, USER_COMMAND, MESSAGE_COMMAND = 1, 2, 3

@@ -6,8 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes.discord_rules import FLAG_EPHEMERAL, FLAG_LOADING
-from tests.fakes.discord_world import iso
+from tests.fakes.discord.rules import FLAG_EPHEMERAL, FLAG_LOADING
+from tests.fakes.discord.world import iso
 
 
 @dataclass

@@ -10,9 +10,9 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tests.fakes.discord_records import InteractionRecord
-from tests.fakes.discord_server import FakeDiscord
-from tests.fakes.discord_world import Member
+from tests.fakes.discord.records import InteractionRecord
+from tests.fakes.discord.server import FakeDiscord
+from tests.fakes.discord.world import Member
 
 RATE_LIMIT_HEADERS = (
     "X-RateLimit-Limit",

@@ -13,13 +13,13 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from tests.fakes.discord_records import InteractionRecord, RecordedRequest, StoredMessage
-from tests.fakes.discord_rules import SELECT_TYPES, modal_inputs
-from tests.fakes.discord_world import Channel, Member, Role, User
+from tests.fakes.discord.records import InteractionRecord, RecordedRequest, StoredMessage
+from tests.fakes.discord.rules import SELECT_TYPES, modal_inputs
+from tests.fakes.discord.world import Channel, Member, Role, User
 
 if TYPE_CHECKING:
-    from tests.fakes.discord_gateway import Gateway
-    from tests.fakes.discord_world import Snowflakes, World
+    from tests.fakes.discord.gateway import Gateway
+    from tests.fakes.discord.world import Snowflakes, World
 
 T = TypeVar("T")
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import WSMsgType, web
 
 if TYPE_CHECKING:
-    from tests.fakes.discord_server import FakeDiscord
+    from tests.fakes.discord.server import FakeDiscord
 
 log = logging.getLogger(__name__)
 

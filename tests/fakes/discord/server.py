@@ -36,22 +36,22 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.discord_gateway import Gateway
-from tests.fakes.discord_harness import Harness
-from tests.fakes.discord_records import (
+from tests.fakes.discord.gateway import Gateway
+from tests.fakes.discord.harness import Harness
+from tests.fakes.discord.records import (
     Injected429,
     InteractionRecord,
     Part,
     RecordedRequest,
     StoredMessage,
 )
-from tests.fakes.discord_routes import DEFAULT_RATE_LIMITS, ROUTES, RestRoutes
-from tests.fakes.discord_rules import (
+from tests.fakes.discord.routes import DEFAULT_RATE_LIMITS, ROUTES, RestRoutes
+from tests.fakes.discord.rules import (
     UNAUTHORIZED,
     DiscordError,
     error,
 )
-from tests.fakes.discord_world import MIB, Snowflakes, World
+from tests.fakes.discord.world import MIB, Snowflakes, World
 
 log = logging.getLogger(__name__)
 
@@ -407,7 +407,8 @@ def point_discord_py_at(fake: FakeDiscord) -> Iterator[FakeDiscord]:
         if attr not in vars(owner):
             raise AttributeError(
                 f"discord.py {discord.__version__} has no {owner.__qualname__}.{attr}: the "
-                "Discord stand-in cannot redirect it (see /work/shared/discord-offline.md)"
+                "Discord stand-in cannot redirect it; find where this version keeps its REST "
+                "base URL and default gateway URL and patch those here instead"
             )
     old_base, old_gateway = route_cls.BASE, ws_cls.DEFAULT_GATEWAY
     if not isinstance(old_gateway, yarl.URL):

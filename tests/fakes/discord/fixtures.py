@@ -1,10 +1,12 @@
 """Pytest fixtures for the Discord stand-in; import them into a conftest (or a test module).
 
-    from tests.fakes.discord_pytest import discord_error_guard, fake_discord  # noqa: F401
+    from tests.fakes.discord.fixtures import discord_error_guard, fake_discord
 
 ``discord_error_guard`` is autouse wherever it is imported: it fails the test when anything
-under the ``discord`` logger logged at ERROR during setup or the test call (discord.py only
-logs exceptions raised in commands, views and modals; pitfall 10).
+under the ``discord`` logger logged at ERROR during setup or the test call. discord.py does
+not raise exceptions from commands, views and modals; it only logs them, so without this guard
+a test passes while the bot failed. (In fixture teardown ``caplog.records`` holds only the
+teardown records, hence ``caplog.get_records("setup")`` and ``("call")``.)
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from tests.fakes.discord_server import FakeDiscord, point_discord_py_at
+from tests.fakes.discord.server import FakeDiscord, point_discord_py_at
 
 
 class DiscordErrorGuard:

@@ -1,7 +1,7 @@
-"""A local stand-in for kie.ai's Market jobs API, as strict as the real one (kie-api.md §10).
+"""A local stand-in for kie.ai's Market jobs API, as strict as the real one.
 
 Use it in tests as ``async with FakeKie() as kie: ... kie.base_url``, or as a process:
-``python -m tests.fakes.kie_server --port 8765 --api-key test-key``, which prints its URL on
+``python -m tests.fakes.kie --port 8765 --api-key test-key``, which prints its URL on
 stdout once it is listening and stops cleanly on SIGTERM or SIGINT.
 
 Errors are answered the way kie answers them: HTTP 200 with the code in the body and
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from tests.fakes.kie_images import ImageCache
-from tests.fakes.kie_records import (
+from tests.fakes.kie.images import ImageCache
+from tests.fakes.kie.records import (
     CallbackAttempt,
     Durations,
     FakeTask,
@@ -35,7 +35,7 @@ from tests.fakes.kie_records import (
     ManualClock,
     RecordedRequest,
 )
-from tests.fakes.kie_rules import CREDITS_PER_IMAGE, validate_create_body, webhook_signature
+from tests.fakes.kie.rules import CREDITS_PER_IMAGE, validate_create_body, webhook_signature
 
 __all__ = [
     "CREATE_TASK",
@@ -581,7 +581,7 @@ class FakeKie:
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Read the command line."""
-    p = argparse.ArgumentParser(prog="python -m tests.fakes.kie_server", description=__doc__)
+    p = argparse.ArgumentParser(prog="python -m tests.fakes.kie", description=__doc__)
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=0)
     p.add_argument("--api-key", default="test-key")
@@ -631,10 +631,6 @@ async def _serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point for ``python -m tests.fakes.kie_server``."""
+    """Entry point for ``python -m tests.fakes.kie``."""
     logging.basicConfig(level=logging.WARNING)
     asyncio.run(_serve(_parse_args(argv)))
-
-
-if __name__ == "__main__":
-    main()

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.fakes.discord_command_rules import check_bulk_commands
-from tests.fakes.discord_messages import SETTABLE_FLAGS, MessageStore
-from tests.fakes.discord_records import (
+from tests.fakes.discord.command_rules import check_bulk_commands
+from tests.fakes.discord.messages import SETTABLE_FLAGS, MessageStore
+from tests.fakes.discord.records import (
     InteractionRecord,
     RecordedRequest,
     StoredMessage,
 )
-from tests.fakes.discord_rules import (
+from tests.fakes.discord.rules import (
     ALREADY_ACKNOWLEDGED,
     CANNOT_EDIT_OTHERS,
     FLAG_EPHEMERAL,
@@ -29,7 +29,7 @@ from tests.fakes.discord_rules import (
     error,
     unknown,
 )
-from tests.fakes.discord_world import Channel, Perm
+from tests.fakes.discord.world import Channel, Perm
 
 #: ``name: (limit, per seconds)``; which routes use which bucket is in ``ROUTES``.
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, float]] = {
