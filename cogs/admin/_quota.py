@@ -8,6 +8,7 @@ from typing import Any, TypeVar
 import discord
 from discord import app_commands
 
+from bot.control import MAX_LIMIT
 from bot.errors import UserFacingError
 from cogs.admin import _embeds as ui
 from cogs.admin._base import (
@@ -26,7 +27,6 @@ __all__ = ["QuotaGroup", "check_clear_target"]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-MAX_LIMIT = 1_000_000  # bot.control.quotas accepts 0…1 000 000 images per period
 SCOPE_CHOICES = [
     app_commands.Choice(name="default (every member)", value="default"),
     app_commands.Choice(name="role", value="role"),

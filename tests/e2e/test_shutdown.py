@@ -55,7 +55,7 @@ async def test_shutdown_keeps_queued_jobs_queued_and_restart_delivers_each_once(
 
 async def test_commands_during_shutdown_get_a_polite_reply(stack: Stack) -> None:
     """Once shutdown has begun, /imagine is answered privately and nothing is queued."""
-    stack.bot.accepting_commands = False
+    stack.bot.engine.accepting = False
     interaction = await stack.imagine()
     await stack.wait_reply(interaction, "restarting")
     assert stack.discord.original_for(interaction).ephemeral  # type: ignore[union-attr]

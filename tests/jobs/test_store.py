@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
+from bot.jobs.store import JobStore
 from bot.kie import ImageSize, Resolution
 from bot.store.database import Database
-from bot.jobs.store import JobStore
 
 
 def make_job(
