@@ -7,10 +7,14 @@ leaves a row that says what to do next (see `resume`):
        │            │            │             │
        └────────────┴────────────┴─────────────┴──► FAILED | CANCELLED
 
-Jobs come in already admitted (row written, quota reserved: `bot/control/admission.py`).
-A createTask whose outcome is unknown (timeout, crash while SUBMITTING) is never sent
-again: with callbacks on, a late callback carrying the job's token adopts the task; without
-them, or when none comes in time, the job fails and its quota is refunded.
+Jobs come in already admitted (row written, quota reserved: `bot/control/admission.py`),
+and a job's end commits together with its quota's settle or refund, so no reservation
+outlives its job. A createTask whose outcome is unknown (timeout, a 500, a crash while
+SUBMITTING) is never sent again: with callbacks on, the job waits without holding a worker
+for as long as kie could still finish it, and a callback carrying the job's token adopts
+the task the moment it arrives; without callbacks nothing can reconcile it (kie has no list
+endpoint), so the member is told at once and refunded. kie's "not now" (429, maintenance)
+puts the job back at the front of its member's line and pauses submissions.
 """
 
 from __future__ import annotations
@@ -29,11 +33,11 @@ from bot.jobs.outcomes import Failed, Failure, failure_for_task
 from bot.jobs.polling import DEFAULT_EXPECTED, GIVE_UP_AFTER, PollPlan
 from bot.jobs.ports import Delivery, Download, KieTasks, Progress, QuotaLedger, Unlimited
 from bot.jobs.queue import FairQueue
-from bot.jobs.results import Delivered, Results
+from bot.jobs.results import Results
 from bot.jobs.store import JobStore
-from bot.jobs.submit import Created, Unconfirmed, send_create_task
+from bot.jobs.submit import Created, NotNow, Unconfirmed, send_create_task
 from bot.jobs.watch import poll_plan, record_cost_after_cancel, watch_running
-from bot.kie import KieError, TaskRecord, TaskState
+from bot.kie import KieError, KieMaintenance, KieTaskNotFound, TaskRecord, TaskState
 
 __all__ = ["EngineConfig", "JobEngine"]
 
@@ -51,9 +55,13 @@ class EngineConfig:
     callback_base_url: str | None = None
     submit_workers: int = 4
     give_up_after: float = GIVE_UP_AFTER
-    # How long a job whose createTask outcome is unknown waits for a late callback.
-    unknown_outcome_grace: float = 180.0
     delivery_attempts: int = 3
+    # kie's maintenance (455) ends a waiting job only after this long, with a refund; a 429
+    # never does.
+    maintenance_give_up: float = 30 * 60.0
+    # Reading a task that a callback names: tries, first pause (doubling) between them.
+    confirm_attempts: int = 5
+    confirm_backoff: float = 1.0
     # Expected kie durations by resolution, used until recent jobs tell us better.
     default_expected: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EXPECTED))
 
@@ -94,13 +102,20 @@ class JobEngine:
         self._submits: dict[asyncio.Future[None], str] = {}
         self._sending: set[str] = set()
         self._positions_task: asyncio.Task[None] | None = None
+        # Submissions wait until this monotonic time after kie said "not now".
+        self._not_before = 0.0
+        self._not_now_streak = 0
+        self._maintenance_since: dict[str, float] = {}
         # False from the moment a shutdown begins: admission then refuses new requests.
         self.accepting = True
 
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Resume unfinished jobs and start the submit workers."""
+        """Settle what a crash left reserved, resume unfinished jobs, start the submit workers."""
+        swept = await self.quota.sweep()
+        if swept:
+            log.warning("settled %d quota reservation(s) left behind by an ended job", swept)
         await self.resume()
         self._workers = [
             asyncio.create_task(self._submit_worker(), name=f"kie-submit-{i}")
@@ -115,10 +130,15 @@ class JobEngine:
                 await self.queue.put(job.user_id, job.id)
             elif job.state is JobState.SUBMITTING:
                 self._spawn(self._reconcile_unknown(job), job)
+                if job.task_id is not None:  # a callback named it; confirm before adopting
+                    self._spawn(self._adopt_from_callback(job, job.task_id), job)
             elif job.state is JobState.RUNNING:
                 self._spawn(self._watch(job), job)
             elif job.state is JobState.DELIVERING:
-                self._spawn_delivery(job)
+                self._spawn_delivery(job, resumed=True)
+        # kie bills a task that runs on after a cancel: keep following it across restarts.
+        for ended in await self.store.costs_to_follow(self.clock() - self.config.give_up_after):
+            self._spawn(self._record_cost(ended), ended)
         if jobs:
             log.info("resumed %d unfinished job(s)", len(jobs))
             self._announce_positions_soon()
@@ -159,9 +179,9 @@ class JobEngine:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    def _spawn_delivery(self, job: Job) -> None:
+    def _spawn_delivery(self, job: Job, *, resumed: bool = False) -> None:
         # Deliveries are tracked apart so a shutdown can let them finish.
-        task = asyncio.ensure_future(self._guard(self._deliver(job), job))
+        task = asyncio.ensure_future(self._guard(self._deliver(job, resumed=resumed), job))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
 
@@ -189,13 +209,12 @@ class JobEngine:
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job and refund it; return None when it is too late to cancel."""
         cancellable = {JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING}
-        cancelled = await self._finish(
+        cancelled = await self._end(
             job_id, JobState.CANCELLED, expect=cancellable, fail_message="cancelled by requester"
         )
         if cancelled is None:
             return None
         self.queue.remove(job_id)
-        await self.quota.refund(job_id)
         self._wake(job_id)
         log.info("%s cancelled by its requester", cancelled.ctx)
         if cancelled.task_id is not None:
@@ -213,6 +232,14 @@ class JobEngine:
     async def _submit_worker(self) -> None:
         while True:
             job_id = await self.queue.get()
+            # After kie's "not now", nobody submits until the pause is over; the job keeps
+            # its place meanwhile.
+            if (pause := self._not_before - time.monotonic()) > 0:
+                job = await self.store.get(job_id)
+                if job is not None:
+                    await self.queue.put_front(job.user_id, job_id)
+                await asyncio.sleep(pause)
+                continue
             self._announce_positions_soon()
             job = await self.store.get(job_id)
             if job is None or job.state is not JobState.QUEUED:
@@ -241,13 +268,38 @@ class JobEngine:
             )
             if isinstance(sent, Created):
                 # Still "sending" until the task id is written, or a shutdown could cut it.
+                self._not_now_streak = 0
+                self._maintenance_since.pop(job.id, None)
                 await self._adopt(job, sent.task_id)
             elif isinstance(sent, Unconfirmed):
-                await self._reconcile_unknown(job)
+                # Reconciled apart, so this worker goes on with the line meanwhile.
+                self._spawn(self._reconcile_unknown(job), job)
+            elif isinstance(sent, NotNow):
+                await self._not_now(job, sent)
             elif isinstance(sent, Failed):
                 await self._fail(job.id, sent)
         finally:
             self._sending.discard(job.id)
+
+    async def _not_now(self, job: Job, sent: NotNow) -> None:
+        """kie made no task and asked us to wait: back to the front of the line, pause."""
+        back = await self.store.update(
+            job.id, expect={JobState.SUBMITTING}, state=JobState.QUEUED, updated_at=self.clock()
+        )
+        if back is None:
+            return  # cancelled meanwhile
+        if isinstance(sent.error, KieMaintenance):
+            since = self._maintenance_since.setdefault(job.id, self.clock())
+            if self.clock() - since > self.config.maintenance_give_up:
+                await self._fail(job.id, Failed(Failure.MAINTENANCE))
+                return
+        self._not_now_streak += 1
+        # kie's own Retry-After, else 2 s doubling to a minute while kie keeps saying it.
+        pause = sent.error.retry_after or min(60.0, 2.0 * 2 ** min(self._not_now_streak - 1, 5))
+        self._not_before = max(self._not_before, time.monotonic() + pause)
+        log.info("%s: kie said not now (%s); waiting %.0f s", job.ctx, sent.error, pause)
+        await self.queue.put_front(back.user_id, back.id)
+        await self._progress(back, Progress(kie_busy=True))
 
     async def _adopt(self, job: Job, task_id: str) -> None:
         """Record that kie knows the job as `task_id` and start watching it."""
@@ -260,27 +312,41 @@ class JobEngine:
             updated_at=self.clock(),
         )
         if running is None:
-            # Cancelled meanwhile: keep the task id so the money trail stays complete.
-            cancelled = await self.store.update(job.id, task_id=task_id)
-            if cancelled is not None:
-                self._spawn(self._record_cost(cancelled), cancelled)
-            return
+            current = await self.store.get(job.id)
+            if current is not None and current.state.finished and current.task_id is None:
+                # Ended meanwhile (cancelled): keep the task id so the money trail is complete.
+                ended = await self.store.update(job.id, task_id=task_id)
+                if ended is not None:
+                    self._spawn(self._record_cost(ended), ended)
+            return  # or a callback adopted it first
         log.info("%s: kie task %s created", job.ctx, task_id)
         _count(running)
+        # A fresh wake-up for the watch, made before it starts so a callback arriving now is
+        # not missed; the old one tells a reconciliation waiting on it that the job moved on.
+        waiting = self._wakes.pop(job.id, None)
+        if waiting is not None:
+            waiting.set()
+        self._wakes[job.id] = asyncio.Event()
         self._spawn(self._watch(running), running)
 
     async def _reconcile_unknown(self, job: Job) -> None:
-        """Wait for a late callback to name the task; otherwise fail and refund."""
-        if self.config.callback_base_url:
-            started = job.submitted_at or job.created_at
-            remaining = started + self.config.unknown_outcome_grace - self.clock()
-            wake = self._wakes.setdefault(job.id, asyncio.Event())
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(wake.wait(), remaining)
+        """Wait (visibly) for a callback to name the task, as long as kie could finish it."""
+        if not self.config.callback_base_url:
+            # kie has no list endpoint: without callbacks nothing could ever find the task.
+            await self._fail(job.id, Failed(Failure.UNKNOWN))
+            return
+        await self._progress(job, Progress(unconfirmed=True))
+        deadline = (job.submitted_at or job.created_at) + self.config.give_up_after
+        wake = self._wakes.setdefault(job.id, asyncio.Event())
+        while (remaining := deadline - self.clock()) > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), remaining)
+            wake.clear()
             current = await self.store.get(job.id)
             if current is None or current.state is not JobState.SUBMITTING:
                 return  # a callback adopted it, or it was cancelled
+        if self._wakes.get(job.id) is wake:
+            del self._wakes[job.id]
         await self._fail(job.id, Failed(Failure.UNKNOWN))
 
     # -- watching --------------------------------------------------------------------------
@@ -337,30 +403,63 @@ class JobEngine:
             event.set()
 
     async def on_callback(self, job: Job, record: TaskRecord) -> bool:
-        """Act on kie's verified callback for `job`; return False if it names another task.
+        """Act at once on kie's verified callback for `job`; False if it names another task.
 
-        The callback only wakes the job: recordInfo stays the source of truth, so a replayed
-        body can at most cause one extra poll.
+        recordInfo stays the source of truth: a callback wakes the job's watch, or, for a job
+        whose createTask answer never came, names the task that a recordInfo read confirms.
         """
-        if job.state is JobState.SUBMITTING and job.task_id is None:
-            await self._adopt_from_callback(job, record)
-        elif job.task_id != record.task_id:
+        if job.task_id is not None and job.task_id != record.task_id:
             return False
+        if job.task_id is None:
+            if job.state is JobState.QUEUED:
+                return False  # no createTask left for this job: nothing kie could name
+            # Written before answering, so a crash right after still knows the task.
+            claimed = await self.store.update(
+                job.id, expect={JobState.SUBMITTING}, task_id=record.task_id
+            )
+            self._spawn(self._adopt_from_callback(claimed or job, record.task_id), job)
         self._wake(job.id)
         return True
 
-    async def _adopt_from_callback(self, job: Job, record: TaskRecord) -> None:
-        """Confirm with recordInfo that the callback's task is ours, then adopt it."""
-        try:
-            confirmed = await self.kie.get_task(record.task_id)
-        except KieError as exc:
-            log.warning("%s: could not confirm task %s: %s", job.ctx, record.task_id, exc)
+    async def _adopt_from_callback(self, job: Job, task_id: str) -> None:
+        """Confirm with recordInfo that the task is this job's, then adopt or record it."""
+        confirmed = await self._confirm(job, task_id)
+        if confirmed is None:
+            await self.store.update(job.id, expect={JobState.SUBMITTING}, task_id=None)
             return
-        if job.callback_token not in confirmed.param:
-            log.warning("%s: task %s does not carry this job's token", job.ctx, record.task_id)
+        current = await self.store.get(job.id)
+        if current is None:
             return
-        await self._adopt(job, confirmed.task_id)
-        self._wake(job.id)
+        if current.state is JobState.SUBMITTING:
+            await self._adopt(current, task_id)
+            self._wake(job.id)
+        elif current.state.finished and current.state is not JobState.DELIVERED:
+            # Failed or cancelled before kie's answer came: record what kie bills for it.
+            ended = await self.store.update(job.id, task_id=task_id)
+            if ended is not None:
+                self._spawn(self._record_cost(ended), ended)
+
+    async def _confirm(self, job: Job, task_id: str) -> TaskRecord | None:
+        """Read the task a callback names (retrying failed reads); None if it isn't ours."""
+        pause = self.config.confirm_backoff
+        for attempt in range(1, self.config.confirm_attempts + 1):
+            try:
+                record = await self.kie.get_task(task_id)
+            except KieTaskNotFound:
+                log.warning("%s: kie has no task %s", job.ctx, task_id)
+                return None
+            except KieError as exc:
+                log.warning(
+                    "%s: confirming task %s failed (%d): %s", job.ctx, task_id, attempt, exc
+                )
+                await asyncio.sleep(pause)
+                pause *= 2
+                continue
+            if job.callback_token not in record.param:
+                log.warning("%s: task %s does not carry this job's token", job.ctx, task_id)
+                return None
+            return record
+        return None
 
     # -- endings ---------------------------------------------------------------------------
 
@@ -391,31 +490,30 @@ class JobEngine:
         _count(delivering)
         self._spawn_delivery(delivering)
 
-    async def _deliver(self, job: Job) -> None:
+    async def _deliver(self, job: Job, *, resumed: bool = False) -> None:
         """Hand the result to the member, then settle the quota and finish the job."""
-        outcome = await self.results.deliver(job)
+        outcome = await self.results.deliver(job, resumed=resumed)
         if isinstance(outcome, Failed):
             await self._fail(job.id, outcome)
             return
-        await self._delivered(job, outcome)
-
-    async def _delivered(self, job: Job, outcome: Delivered) -> None:
-        await self.quota.settle(job.id, outcome.images)
-        done = await self._finish(
+        failed = outcome.failed
+        done = await self._end(
             job.id,
             JobState.DELIVERED,
             expect={JobState.DELIVERING},
             images_delivered=outcome.images,
+            fail_code=failed.failure.value if failed else None,
+            fail_message=failed.text if failed else None,
         )
-        if done is not None:
-            log.info(
-                "%s delivered: %d image(s), %s credits",
-                job.ctx,
-                outcome.images,
-                done.credits_consumed,
-            )
+        if done is None:
+            return
+        log.info(
+            "%s delivered: %d image(s), %s credits", job.ctx, outcome.images, done.credits_consumed
+        )
+        if failed is not None:
+            await self._tell_failed(done, failed)
 
-    async def _finish(
+    async def _end(
         self,
         job_id: str,
         state: JobState,
@@ -423,17 +521,30 @@ class JobEngine:
         expect: set[JobState] | frozenset[JobState],
         **fields: Any,
     ) -> Job | None:
+        """Give the job its final state and settle (delivered) or refund its quota, at once."""
         now = self.clock()
-        job = await self.store.update(
-            job_id, expect=expect, state=state, finished_at=now, updated_at=now, **fields
-        )
-        if job is not None:
-            _count(job)
+        async with self.store.db.transaction() as tx:
+            job = await self.store.update(
+                job_id,
+                expect=expect,
+                conn=tx,
+                state=state,
+                finished_at=now,
+                updated_at=now,
+                **fields,
+            )
+            if job is None:
+                return None
+            if state is JobState.DELIVERED:
+                await self.quota.settle(job_id, job.images_delivered or 0, conn=tx)
+            else:
+                await self.quota.refund(job_id, conn=tx)
+        _count(job)
         return job
 
     async def _fail(self, job_id: str, failed: Failed) -> None:
         """End a job as failed, refund its quota and tell the requester."""
-        job = await self._finish(
+        job = await self._end(
             job_id,
             JobState.FAILED,
             expect=UNFINISHED,
@@ -443,8 +554,11 @@ class JobEngine:
         if job is None:
             return
         self.queue.remove(job_id)
-        await self.quota.refund(job_id)
+        self._maintenance_since.pop(job_id, None)
         log.info("%s failed (%s)", job.ctx, failed.failure.value)
+        await self._tell_failed(job, failed)
+
+    async def _tell_failed(self, job: Job, failed: Failed) -> None:
         try:
             await self.delivery.failed(job, failed)
         except Exception:

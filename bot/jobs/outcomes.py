@@ -65,6 +65,7 @@ class Failure(StrEnum):
     UPLOAD_REFUSED = "upload-refused"
     CANNOT_POST = "cannot-post"
     NOT_POSTED = "not-posted"
+    PARTIAL = "partial"
     # ours
     INTERNAL = "internal"
     CANCELLED = "cancelled"
@@ -130,6 +131,10 @@ _TEXT: Mapping[Failure, str] = {
     Failure.UPLOAD_REFUSED: "Discord refused the upload as too large even after shrinking it.",
     Failure.CANNOT_POST: ("I can't post in that channel (missing Send Messages or Attach Files)."),
     Failure.NOT_POSTED: ("The images were made but could not be posted here. " + NOTHING_CHARGED),
+    Failure.PARTIAL: (
+        "Only {posted} of the {total} images could be posted here: {reason} "
+        "Your quota was charged for {posted}."
+    ),
     Failure.INTERNAL: "Something went wrong on our side. Nothing was charged.",
     Failure.CANCELLED: NOTHING_CHARGED,
     Failure.SHUTTING_DOWN: "The bot is restarting; please try again in a minute.",

@@ -9,12 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.images import Attachment, DownloadedImage
 from bot.jobs.models import Job
 from bot.jobs.outcomes import Failed, Failure
 from bot.kie import CreateTaskRequest, TaskRecord
+from bot.store.database import Connection
 
 __all__ = [
     "Delivery",
@@ -34,6 +35,16 @@ class Progress:
 
     queue_position: int | None = None
     eta: float | None = None  # Unix time kie will likely finish
+    # Waiting in line: Unix time the job will likely be sent to kie (bot/jobs/places.py).
+    starts_at: float | None = None
+    # Waiting in line behind the member's own jobs at kie (MAX_JOBS_PER_MEMBER at once).
+    behind_own: bool = False
+    # Delivering: "downloading" or "posting" (None when not told which).
+    stage: str | None = None
+    # createTask went out but kie's answer was lost: delivered if kie made the task.
+    unconfirmed: bool = False
+    # kie said "not now" (429, maintenance): the job waits and keeps its place.
+    kie_busy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,8 +81,14 @@ class Delivery(Protocol):
         Raise PostRefused when the chat side will never take it.
         """
 
+    async def posted_parts(self, job: Job) -> int | None:
+        """Return how many of the job's result messages the chat shows (None: can't tell).
+
+        Asked only when a delivery resumes, to find a message that landed just before a crash.
+        """
+
     async def failed(self, job: Job, failed: Failed) -> None:
-        """Tell the requester the job failed and why."""
+        """Tell the requester the job failed (or was delivered only in part) and why."""
 
     async def cancelled(self, job: Job) -> None:
         """Tell the requester the job was cancelled."""
@@ -101,23 +118,31 @@ Download = Callable[[Sequence[str]], Awaitable[Sequence[DownloadedImage | Except
 
 
 class QuotaLedger(Protocol):
-    """Settle or refund a job's reservation when it ends (reserved when it was admitted)."""
+    """Settle or refund a job's reservation when it ends (reserved when it was admitted).
 
-    async def settle(self, job_id: str, delivered: int) -> None:
+    Both are idempotent and accept the caller's transaction, so a job's end and its quota
+    commit together.
+    """
+
+    async def settle(self, job_id: str, delivered: int, *, conn: Connection | None = None) -> None:
         """Reduce the job's reservation to the images actually delivered."""
 
-    async def refund(self, job_id: str) -> None:
+    async def refund(self, job_id: str, *, conn: Connection | None = None) -> None:
         """Release the job's whole reservation."""
+
+    async def sweep(self) -> int:
+        """Settle or refund every reservation whose job has ended or is gone; return how many."""
 
 
 class Unlimited:
     """A ledger that holds nothing (tests of the engine alone)."""
 
-    async def settle(self, job_id: str, delivered: int) -> None:
+    async def settle(self, job_id: str, delivered: int, *, conn: Connection | None = None) -> None:
         """Do nothing."""
 
-    async def refund(self, job_id: str) -> None:
+    async def refund(self, job_id: str, *, conn: Connection | None = None) -> None:
         """Do nothing."""
 
-    async def reserve(self, **_: Any) -> None:
+    async def sweep(self) -> int:
         """Do nothing."""
+        return 0

@@ -1,20 +1,24 @@
-"""Handing a finished task's images to the member: download → plan → post each part.
+"""Handing a finished task's images to the member: download → plan (stored once) → post.
 
-Parts already posted (the row's `parts_delivered`) are skipped, so a resumed delivery goes
-on where it stopped. The engine settles the quota and finishes the job from what this
-returns: the number of images delivered, or the failure case.
+Which images go in which message is decided once, when the delivery starts, and stored
+with the job (`delivery_plan`); each posted message moves `parts_delivered` on. A delivery
+resumed after a crash therefore re-creates exactly the same messages, skips the ones posted,
+asks the chat side whether the one in flight at the crash landed, and downloads nothing
+when every part is already out. The engine settles the quota from what this returns.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from bot import metrics
 from bot.images import CannotFit, DownloadedImage, plan_messages
-from bot.jobs.models import Job
+from bot.images.fit import Attachment
+from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.ports import Delivery, Download, PostRefused, ResultPart
 from bot.jobs.store import JobStore
@@ -23,16 +27,19 @@ __all__ = ["Delivered", "Results"]
 
 log = logging.getLogger(__name__)
 
+Plan = tuple[tuple[int, ...], ...]
+
 
 @dataclass(frozen=True, slots=True)
 class Delivered:
-    """Every part of the result is posted."""
+    """How many images reached the member; `failed` says why the rest did not, if any."""
 
     images: int
+    failed: Failed | None = None
 
 
 class Results:
-    """Delivers results through the Delivery port, recording each posted part."""
+    """Delivers results through the Delivery port, recording the plan and each posted part."""
 
     def __init__(
         self,
@@ -49,47 +56,119 @@ class Results:
         self.clock = clock
         self.attempts = attempts
 
-    async def deliver(self, job: Job) -> Delivered | Failed:
-        """Download the results, fit them to Discord's limit, and post what is not yet posted."""
+    async def deliver(self, job: Job, *, resumed: bool = False) -> Delivered | Failed:
+        """Post what is not yet posted; `resumed` when an earlier process may have been posting."""
         if not job.result_urls:
             return Failed(Failure.NO_IMAGES)
-        fetched = await self.download(list(job.result_urls))
-        images: list[DownloadedImage] = []
-        originals: dict[int, str] = {}
-        for url, result in zip(job.result_urls, fetched, strict=True):
+        plan = job.delivery_plan
+        if plan is not None and job.parts_delivered >= len(plan):
+            return Delivered(images=_count(plan))  # all out before a crash: nothing to fetch
+        wanted = (
+            range(len(job.result_urls)) if plan is None else _indexes(plan[job.parts_delivered :])
+        )
+        images = await self._fetch(job, wanted)
+        if plan is None:
+            if not images:
+                return Failed(Failure.DOWNLOAD)
+            planned = await self._plan(job, images)
+            if isinstance(planned, Failed):
+                return planned
+            plan = planned
+            stored = await self.store.update(
+                job.id, expect={JobState.DELIVERING}, delivery_plan=plan, updated_at=self.clock()
+            )
+            if stored is None:
+                return Delivered(images=0)  # the job ended meanwhile (cancelled, say)
+            job = stored
+        elif resumed:
+            job = await self._skip_landed(job, plan)
+        for index in range(job.parts_delivered, len(plan)):
+            if any(i not in images for i in plan[index]):
+                # The links expired since the plan was made: the rest can't be delivered.
+                return self._partial(job, plan, Failed(Failure.DOWNLOAD))
+            posted = await self._post_part(job, plan, index, images)
+            if isinstance(posted, Failed):
+                return self._partial(job, plan, posted)
+            job = posted
+        return Delivered(images=_count(plan))
+
+    async def _fetch(self, job: Job, wanted: Sequence[int]) -> dict[int, DownloadedImage]:
+        fetched = await self.download([job.result_urls[i] for i in wanted])
+        images = {}
+        for i, result in zip(wanted, fetched, strict=True):
             if isinstance(result, Exception):
-                log.warning("%s: image %d not downloaded: %s", job.ctx, len(images) + 1, result)
-                continue
-            images.append(result)
-            originals[len(images)] = url
-        if not images:
-            return Failed(Failure.DOWNLOAD)
+                log.warning("%s: image %d not downloaded: %s", job.ctx, i + 1, result)
+            else:
+                images[i] = result
+        return images
+
+    async def _plan(self, job: Job, images: dict[int, DownloadedImage]) -> Plan | Failed:
         limit = await self.delivery.upload_limit(job)
+        order = sorted(images)
         try:
-            plan = await plan_messages(
-                images, limit_bytes=limit, spoiler=job.spoiler, stem=f"imagine_{job.id[:8]}"
+            parts = await plan_messages(
+                [images[i] for i in order],
+                limit_bytes=limit,
+                spoiler=job.spoiler,
+                stem=f"imagine_{job.id[:8]}",
             )
         except CannotFit:
             return Failed(Failure.TOO_LARGE)
-        for index in range(job.parts_delivered, len(plan)):
-            attachments = tuple(plan[index])
-            shrunk = {
-                a.original_index + 1: originals[a.original_index + 1]
+        return tuple(tuple(order[a.original_index] for a in part) for part in parts)
+
+    async def _skip_landed(self, job: Job, plan: Plan) -> Job:
+        """Count as posted the parts the chat side already shows (posted just before a crash)."""
+        landed = await self.delivery.posted_parts(job)
+        if landed is None or landed <= job.parts_delivered:
+            return job
+        log.info("%s: %d part(s) had landed before the restart", job.ctx, landed)
+        updated = await self.store.update(
+            job.id, parts_delivered=min(landed, len(plan)), updated_at=self.clock()
+        )
+        return updated or job
+
+    async def _post_part(
+        self, job: Job, plan: Plan, index: int, images: dict[int, DownloadedImage]
+    ) -> Job | Failed:
+        attachments = await self._build(job, plan[index], images)
+        if isinstance(attachments, Failed):
+            return attachments
+        part = ResultPart(
+            index=index,
+            count=len(plan),
+            attachments=attachments,
+            # Full-resolution links for the images that had to be shrunk to fit.
+            originals={
+                a.original_index + 1: job.result_urls[a.original_index]
                 for a in attachments
                 if a.reencoded
-            }
-            part = ResultPart(
-                index=index, count=len(plan), attachments=attachments, originals=shrunk
+            },
+        )
+        via = await self._post(job, part)
+        if isinstance(via, Failed):
+            return via
+        metrics.DELIVERY_BYTES.inc(sum(a.size for a in attachments))
+        updated = await self.store.update(
+            job.id, parts_delivered=index + 1, delivered_via=via, updated_at=self.clock()
+        )
+        return updated or job
+
+    async def _build(
+        self, job: Job, indexes: tuple[int, ...], images: dict[int, DownloadedImage]
+    ) -> tuple[Attachment, ...] | Failed:
+        """Re-create one planned message's files, numbered as the job's images."""
+        limit = await self.delivery.upload_limit(job)
+        try:
+            parts = await plan_messages(
+                [images[i] for i in indexes],
+                limit_bytes=limit,
+                spoiler=job.spoiler,
+                stem=f"imagine_{job.id[:8]}",
             )
-            via = await self._post(job, part)
-            if isinstance(via, Failed):
-                return via
-            metrics.DELIVERY_BYTES.inc(sum(a.size for a in attachments))
-            updated = await self.store.update(
-                job.id, parts_delivered=index + 1, delivered_via=via, updated_at=self.clock()
-            )
-            job = updated or job
-        return Delivered(images=len(images))
+        except CannotFit:
+            return Failed(Failure.TOO_LARGE)
+        # Numbered by the job's own image order, not by the position in this one message.
+        return tuple(_renumbered(a, indexes[a.original_index]) for part in parts for a in part)
 
     async def _post(self, job: Job, part: ResultPart) -> str | Failed:
         """Post one part, retrying transient failures."""
@@ -108,3 +187,28 @@ class Results:
                 )
                 await asyncio.sleep(min(2.0**attempt, 10.0))
         return Failed(Failure.NOT_POSTED)
+
+    @staticmethod
+    def _partial(job: Job, plan: Plan, why: Failed) -> Delivered | Failed:
+        """Some parts are out, the rest never will be: charge only what was posted."""
+        posted = _count(plan[: job.parts_delivered])
+        if posted == 0:
+            return why
+        params = {"posted": posted, "total": _count(plan), "reason": why.text}
+        return Delivered(images=posted, failed=Failed(Failure.PARTIAL, params))
+
+
+def _count(plan: Sequence[tuple[int, ...]]) -> int:
+    return sum(len(part) for part in plan)
+
+
+def _indexes(parts: Sequence[tuple[int, ...]]) -> list[int]:
+    return [i for part in parts for i in part]
+
+
+def _renumbered(attachment: Attachment, index: int) -> Attachment:
+    head = attachment.filename.rsplit("_", 1)[0]
+    extension = attachment.filename.rsplit(".", 1)[-1]
+    return dataclasses.replace(
+        attachment, filename=f"{head}_{index + 1}.{extension}", original_index=index
+    )

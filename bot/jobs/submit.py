@@ -17,8 +17,9 @@ from bot.jobs.ports import KieTasks
 from bot.jobs.prompt import prompt_for_kie
 from bot.jobs.store import JobStore
 from bot.kie import CreateTaskRequest, KieError, KieOutcomeUnknown
+from bot.kie.errors import KieNotNow
 
-__all__ = ["Created", "Unconfirmed", "send_create_task"]
+__all__ = ["Created", "NotNow", "Unconfirmed", "send_create_task"]
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +40,13 @@ class Unconfirmed:
     """The request may have reached kie, but no answer says so: never resend it."""
 
 
+@dataclass(frozen=True, slots=True)
+class NotNow:
+    """kie made no task and asked to wait (429 rate limit, 455 maintenance)."""
+
+    error: KieNotNow
+
+
 async def send_create_task(
     job: Job,
     *,
@@ -47,7 +55,7 @@ async def send_create_task(
     clock: Callable[[], float],
     callback_url: str | None,
     on_the_wire: set[str],
-) -> tuple[Job, Created | Unconfirmed | Failed | None]:
+) -> tuple[Job, Created | Unconfirmed | NotNow | Failed | None]:
     """Send a QUEUED job's createTask; return the job as last written and what came of it.
 
     None means the job was cancelled while it waited for a createTask slot.
@@ -82,6 +90,8 @@ async def send_create_task(
         task_id = await kie.create_task(request, before_send=mark_sending)
     except _JobGone:
         return job, None
+    except KieNotNow as exc:
+        return job, NotNow(exc)
     except KieOutcomeUnknown:
         log.warning("%s: createTask outcome unknown; reconciling, not resending", job.ctx)
         return job, Unconfirmed()

@@ -17,6 +17,10 @@ from bot.kie import KieError, KieTaskNotFound, KieUnauthorized, TaskRecord
 
 __all__ = ["poll_plan", "record_cost_after_cancel", "watch_running"]
 
+# kie may not know a task for a few seconds after creating it: "no such task" that early is
+# asked again, not taken as the task being lost.
+NOT_FOUND_GRACE = 30.0
+
 log = logging.getLogger(__name__)
 
 
@@ -56,8 +60,9 @@ async def watch_running(
     row and passed to `on_change`.
     """
     assert job.task_id is not None and job.submitted_at is not None
+    submitted = job.submitted_at
     while True:
-        elapsed = clock() - job.submitted_at
+        elapsed = clock() - submitted
         if elapsed > give_up_after:
             return Failed(Failure.TIMEOUT, {"minutes": int(give_up_after // 60)})
         delay = min(plan.next_check(elapsed), give_up_after + 0.5) - elapsed
@@ -72,7 +77,12 @@ async def watch_running(
         assert job.task_id is not None
         try:
             record = await kie.get_task(job.task_id)
-        except (KieTaskNotFound, KieUnauthorized) as exc:
+        except KieTaskNotFound as exc:
+            if clock() - submitted < NOT_FOUND_GRACE:
+                log.info("%s: kie does not know the task yet; asking again", job.ctx)
+                continue
+            return failure_for_error(exc)
+        except KieUnauthorized as exc:
             return failure_for_error(exc)
         except KieError as exc:
             log.warning("%s: recordInfo failed (%s); will retry", job.ctx, exc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import logging
 import time
+from datetime import UTC, datetime
 from typing import Any
 
 import discord
@@ -114,13 +115,43 @@ class DiscordDelivery:
                     f.reset()
         channel = await self._channel(job)
         try:
-            await channel.send(**fields)
+            # With a nonce Discord creates the message once: sent again after a crash, the
+            # same part comes back as the message already posted.
+            await channel.send(nonce=f"{job.id[:22]}{part.index}", **fields)
         except discord.Forbidden as exc:
             raise PostRefused(Failure.CANNOT_POST) from exc
         except discord.HTTPException as exc:
             self._explain_refusal(exc)
             raise
         return "channel"
+
+    async def posted_parts(self, job: Job) -> int | None:
+        """Count the job's result messages in the channel's recent history.
+
+        Parts go out in order, so the count is how many were posted. A followup sent through
+        the interaction has no nonce, so this is how a resumed delivery finds one that
+        landed just before a crash.
+        """
+        me = self.bot.user
+        since = (job.kie_finished_at or job.created_at) - 60
+        after = discord.Object(discord.utils.time_snowflake(datetime.fromtimestamp(since, UTC)))
+        marker = f"imagine:delete:{job.id}"
+        try:
+            channel = await self._channel(job)
+            count = 0
+            async for message in channel.history(limit=100, after=after):
+                mine = me is not None and message.author.id == me.id
+                buttons = (
+                    getattr(c, "custom_id", None)
+                    for row in message.components
+                    for c in getattr(row, "children", ())
+                )
+                if mine and marker in buttons:
+                    count += 1
+        except discord.HTTPException as exc:
+            log.warning("job %s: can't read the channel to check posted parts: %s", job.id, exc)
+            return None
+        return count
 
     @staticmethod
     def _explain_refusal(exc: discord.HTTPException) -> None:

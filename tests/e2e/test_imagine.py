@@ -75,10 +75,10 @@ async def test_blank_prompt_is_refused_privately_and_charges_nothing(stack: Stac
         (402, 1, "balance is empty"),
         (408, 1, "stalled"),
         (422, 1, "refused the request"),
-        (429, 4, "busy"),
         (433, 1, "usage cap"),
-        (455, 4, "maintenance"),
-        (500, 4, "internal error"),
+        # A 500 does not prove that no task was made: never resent, and without callbacks
+        # nothing can reconcile it.
+        (500, 1, "did not confirm"),
         (501, 1, "could not generate"),
         (505, 1, "switched this model off"),
     ],
@@ -94,6 +94,19 @@ async def test_every_kie_error_has_a_clear_message(
     text = await stack.wait_reply(interaction, needle)
     assert "Traceback" not in text
     assert stack.kie.tasks_created() == []
+
+
+@pytest.mark.parametrize(("code", "needle"), [(429, "busy"), (455, "busy")])
+async def test_kie_saying_not_now_keeps_the_job_waiting(
+    stack: Stack, code: int, needle: str
+) -> None:
+    """429 and 455 on createTask: the member sees the wait, then gets the images; one task."""
+    stack.kie.force_error("createTask", code, times=2, retry_after=1.0)
+    interaction = await stack.imagine()
+    await stack.wait_reply(interaction, needle)
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    assert job.state is JobState.DELIVERED, job.fail_message
+    assert len(stack.kie.tasks_created()) == 1
 
 
 async def test_prohibited_prompt_is_reported_as_a_content_refusal(stack: Stack) -> None:

@@ -94,13 +94,19 @@ class FakeDelivery:
     """Records what the member would see; `post_errors` are raised by the next posts."""
 
     post_errors: list[Exception] = field(default_factory=list)
+    upload_limit_bytes: int = 10 * 1024 * 1024
+    # What the chat shows already (a part that landed before a crash); None: can't tell.
+    already_posted: int | None = 0
     posted: list[ResultPart] = field(default_factory=list)
     progress_seen: list[tuple[JobState, Progress]] = field(default_factory=list)
     failures: list[Failed] = field(default_factory=list)
     cancellations: list[str] = field(default_factory=list)
 
     async def upload_limit(self, job: Job) -> int:
-        return 10 * 1024 * 1024
+        return self.upload_limit_bytes
+
+    async def posted_parts(self, job: Job) -> int | None:
+        return self.already_posted
 
     async def progress(self, job: Job, progress: Progress) -> None:
         self.progress_seen.append((job.state, progress))
@@ -128,11 +134,14 @@ class FakeLedger:
     settled: dict[str, int] = field(default_factory=dict)
     refunded: list[str] = field(default_factory=list)
 
-    async def settle(self, job_id: str, delivered: int) -> None:
+    async def settle(self, job_id: str, delivered: int, *, conn: object = None) -> None:
         self.settled[job_id] = delivered
 
-    async def refund(self, job_id: str) -> None:
+    async def refund(self, job_id: str, *, conn: object = None) -> None:
         self.refunded.append(job_id)
+
+    async def sweep(self) -> int:
+        return 0
 
 
 @dataclass
@@ -426,3 +435,204 @@ async def test_shutdown_keeps_queued_jobs_for_the_next_start(rig: Rig) -> None:
     assert (await rig.wait(job.id, lambda j: True)).state is JobState.QUEUED
     await rig.build().start()
     assert (await rig.wait(job.id)).state is JobState.DELIVERED
+
+
+async def test_an_unconfirmed_job_waits_without_holding_a_worker(rig: Rig) -> None:
+    """With callbacks on, an unknown createTask outcome waits visibly; the line goes on."""
+    rig.config = EngineConfig(
+        callback_base_url="https://bot.example", submit_workers=1, default_expected={"1K": 0.05}
+    )
+    unknown = KieOutcomeUnknown("timed out", request=CreateTaskRequest(prompt="a red fox"))
+    engine = rig.build()
+    await engine.start()
+    first = await rig.admitted()
+    rig.kie.create_error = unknown
+    await engine.accept(first)
+    await rig.wait(first.id, lambda j: j.state is JobState.SUBMITTING)
+    await asyncio.sleep(0.05)
+    rig.kie.create_error = None
+    second = await rig.admitted(user_id=4)
+    await engine.accept(second)
+    # The only worker went on to the next job while the first one waits for kie's word.
+    second = await rig.wait(second.id, lambda j: j.state is JobState.RUNNING)
+    assert second.task_id == "task-1"
+    assert (await rig.wait(first.id, lambda j: True)).state is JobState.SUBMITTING
+    assert any(p.unconfirmed for _, p in rig.delivery.progress_seen)
+    assert rig.ledger.refunded == []
+
+
+async def test_a_callback_while_create_task_is_unanswered_is_acted_on_at_once(rig: Rig) -> None:
+    """kie's callback can beat its createTask answer: the job is adopted and delivered."""
+    rig.config = EngineConfig(
+        callback_base_url="https://bot.example", default_expected={"1K": 0.05}
+    )
+    answer = asyncio.Event()
+    create = rig.kie.create_task
+
+    async def slow_create(request: CreateTaskRequest, /, **kw: Any) -> str:
+        task_id = await create(request, **kw)
+        await answer.wait()  # the answer is slow to come back
+        return task_id
+
+    rig.kie.create_task = slow_create  # type: ignore[method-assign]
+    engine = rig.build()
+    await engine.start()
+    job = await rig.admitted()
+    await engine.accept(job)
+    job = await rig.wait(job.id, lambda j: j.state is JobState.SUBMITTING)
+    await asyncio.sleep(0.05)
+    assert len(rig.kie.created) == 1
+    record = TaskRecord(task_id="task-1", model="m", state=TaskState.SUCCESS, param="")
+    assert await engine.on_callback(job, record)
+    delivered = await rig.wait(job.id)
+    assert delivered.state is JobState.DELIVERED
+    answer.set()  # the createTask answer finally arrives: nothing more happens
+    await asyncio.sleep(0.1)
+    assert len(rig.delivery.posted) == 1
+    assert len(rig.kie.created) == 1
+
+
+async def test_a_failed_confirmation_read_is_retried(rig: Rig) -> None:
+    """If recordInfo fails while confirming a callback's task, it is asked again."""
+    rig.config = EngineConfig(
+        callback_base_url="https://bot.example",
+        default_expected={"1K": 0.05},
+        confirm_backoff=0.01,
+    )
+    get = rig.kie.get_task
+    failures = [error_for_code(429, "slow down")]
+
+    async def flaky_get(task_id: str, /) -> TaskRecord:
+        if failures:
+            raise failures.pop()
+        return await get(task_id)
+
+    rig.kie.get_task = flaky_get  # type: ignore[method-assign]
+    rig.kie.create_error = KieOutcomeUnknown("lost", request=CreateTaskRequest(prompt="x"))
+    engine = rig.build()
+    await engine.start()
+    job = await rig.admitted()
+    await engine.accept(job)
+    job = await rig.wait(job.id, lambda j: j.state is JobState.SUBMITTING)
+    rig.kie.created.append(CreateTaskRequest(prompt="x", callback_url=engine.callback_url(job)))
+    record = TaskRecord(task_id="task-1", model="m", state=TaskState.SUCCESS, param="")
+    assert await engine.on_callback(job, record)
+    assert (await rig.wait(job.id)).state is JobState.DELIVERED
+
+
+async def test_kie_rate_limit_keeps_the_job_waiting_and_never_fails_it(rig: Rig) -> None:
+    """A 429 on createTask puts the job back in line (member told), then it runs."""
+    rig.kie.create_error = error_for_code(429, "slow down", retry_after=0.2)
+    engine = rig.build()
+    await engine.start()
+    job = await rig.admitted()
+    await engine.accept(job)
+    await rig.wait(job.id, lambda j: any(p.kie_busy for _, p in rig.delivery.progress_seen))
+    assert (await rig.wait(job.id, lambda j: True)).state is JobState.QUEUED
+    rig.kie.create_error = None
+    job = await rig.wait(job.id)
+    assert job.state is JobState.DELIVERED
+    assert rig.ledger.refunded == []
+
+
+async def test_long_maintenance_gives_up_with_a_refund(rig: Rig) -> None:
+    """kie's 455 past `maintenance_give_up` ends the job, refunded, saying why."""
+    rig.config = EngineConfig(maintenance_give_up=0.0, default_expected={"1K": 0.05})
+    rig.kie.create_error = error_for_code(455, "maintenance", retry_after=0.05)
+    job = await run(rig, await rig.admitted())
+    assert job.fail_code == Failure.MAINTENANCE.value
+    assert rig.ledger.refunded == [job.id]
+
+
+def _two_parts(rig: Rig) -> None:
+    """Make results of two images that need one message each."""
+    images = [as_download(noise_jpeg(160, 160, seed=n), f"{RESULT_URL}?{n}") for n in (1, 2)]
+    rig.downloads = list(images)
+    rig.kie.result_urls = tuple(i.url for i in images)
+    # Room for one image per message (64 KiB is kept for the request's own framing).
+    rig.delivery.upload_limit_bytes = max(i.size for i in images) + 64 * 1024 + 1
+
+
+async def test_a_result_in_two_parts_stores_its_plan_and_posts_each_once(rig: Rig) -> None:
+    """The plan is written with the job; both parts go out; the quota settles to 2."""
+    _two_parts(rig)
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.DELIVERED
+    assert job.delivery_plan == ((0,), (1,))
+    assert [p.index for p in rig.delivery.posted] == [0, 1]
+    assert rig.ledger.settled == {job.id: 2}
+
+
+async def test_part_two_refused_delivers_part_one_and_charges_only_it(rig: Rig) -> None:
+    """A partial delivery settles to the images posted and says exactly that."""
+    _two_parts(rig)
+    rig.delivery.post_errors = []
+    post = rig.delivery.post_result
+
+    async def refuse_second(job: Job, part: ResultPart) -> str:
+        if part.index == 1:
+            raise PostRefused(Failure.CANNOT_POST)
+        return await post(job, part)
+
+    rig.delivery.post_result = refuse_second  # type: ignore[method-assign]
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.DELIVERED
+    assert job.images_delivered == 1
+    assert job.fail_code == Failure.PARTIAL.value
+    assert rig.ledger.settled == {job.id: 1}
+    assert rig.ledger.refunded == []
+    [told] = rig.delivery.failures
+    assert told.failure is Failure.PARTIAL and "1 of the 2" in told.text
+
+
+async def test_a_resumed_delivery_skips_a_part_that_landed_before_the_crash(rig: Rig) -> None:
+    """The chat already shows part 1 (posted just before a crash): only part 2 is posted."""
+    _two_parts(rig)
+    rig.delivery.already_posted = 1
+    job = await rig.admitted(
+        state=JobState.DELIVERING,
+        task_id="task-1",
+        submitted_at=time.time(),
+        result_urls=rig.kie.result_urls,
+        delivery_plan=((0,), (1,)),
+    )
+    await rig.build().start()
+    job = await rig.wait(job.id)
+    assert job.state is JobState.DELIVERED
+    assert [p.index for p in rig.delivery.posted] == [1]
+    assert rig.ledger.settled == {job.id: 2}
+
+
+async def test_a_delivery_fully_posted_before_a_crash_only_settles(rig: Rig) -> None:
+    """Every part out, the settle lost: the restart downloads nothing and posts nothing."""
+    rig.downloads = []  # the links have expired meanwhile
+    job = await rig.admitted(
+        state=JobState.DELIVERING,
+        task_id="task-1",
+        submitted_at=time.time(),
+        result_urls=(RESULT_URL,),
+        delivery_plan=((0,),),
+        parts_delivered=1,
+    )
+    await rig.build().start()
+    job = await rig.wait(job.id)
+    assert job.state is JobState.DELIVERED
+    assert rig.delivery.posted == []
+    assert rig.delivery.failures == []
+    assert rig.ledger.settled == {job.id: 1}
+
+
+async def test_a_cancelled_tasks_cost_is_followed_after_a_restart(rig: Rig) -> None:
+    """kie bills a task that runs on after a cancel; a restart still records it."""
+    rig.kie.created.append(CreateTaskRequest(prompt="a red fox"))
+    job = await rig.admitted(
+        state=JobState.CANCELLED,
+        task_id="task-1",
+        submitted_at=time.time(),
+        finished_at=time.time(),
+        kie_state="generating",
+    )
+    await rig.build().start()
+    job = await rig.wait(job.id, lambda j: j.credits_consumed is not None)
+    assert job.credits_consumed == 5.0
+    assert job.state is JobState.CANCELLED

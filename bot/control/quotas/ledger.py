@@ -126,6 +126,25 @@ class Ledger:
         async with self._atomic(conn) as tx:
             await _finish(tx, job_id, "refunded", 0)
 
+    async def sweep(self) -> int:
+        """Settle or refund each reservation whose job has ended or never got its row.
+
+        The engine ends a job and its reservation in one transaction; this catches what a
+        crash of an older version (or a bug) left behind, so no image stays reserved forever.
+        """
+        rows = await self._db.fetch(
+            "SELECT r.job_id, j.state, j.images_delivered FROM quota_reservations r"
+            " LEFT JOIN jobs j ON j.id = r.job_id"
+            " WHERE r.state = 'reserved'"
+            " AND (j.id IS NULL OR j.state IN ('delivered', 'failed', 'cancelled'))"
+        )
+        for row in rows:
+            if row["state"] == "delivered":
+                await self.settle(row["job_id"], int(row["images_delivered"] or 0))
+            else:
+                await self.refund(row["job_id"])
+        return len(rows)
+
     async def get_reservation(
         self, job_id: str, *, conn: Connection | None = None
     ) -> Reservation | None:
