@@ -2,6 +2,11 @@
 
 Counters move as things happen; gauges that describe the present (jobs by state, queue
 length, Discord latency) are read when scraped, so they are exact after a restart too.
+
+Credits are counted in whole thousandths of a credit. A Prometheus counter is a float64:
+adding 0.1 a thousand times to it gives 99.9999999999986, but whole numbers add exactly (up
+to 2**53, some nine billion credits), in this process and when Prometheus sums the processes.
+Divide by 1000 to read credits.
 """
 
 from __future__ import annotations
@@ -9,8 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from decimal import Decimal
 
 from prometheus_client import Counter, Gauge
+
+from bot.credits import to_thousandths
 
 __all__ = [
     "CREDITS_CONSUMED",
@@ -21,6 +29,7 @@ __all__ = [
     "JOB_TRANSITIONS",
     "KIE_REQUESTS",
     "QUEUE_LENGTH",
+    "CreditsCounter",
     "measure_loop_lag",
     "observe_kie",
 ]
@@ -32,8 +41,25 @@ KIE_REQUESTS = Counter(
     "kie.ai API answers by endpoint and kie code (the body code, else the HTTP status)",
     ["endpoint", "code"],
 )
-CREDITS_CONSUMED = Counter(
-    "imagine_kie_credits_consumed_total", "kie.ai credits consumed by finished tasks"
+
+
+class CreditsCounter:
+    """A counter fed with exact credits that counts whole thousandths of a credit."""
+
+    def __init__(self, counter: Counter) -> None:
+        self.counter = counter
+
+    def inc(self, credits: Decimal | int | float) -> None:
+        """Count what kie charged (a float is read as its shortest text, so 0.8 is 800)."""
+        self.counter.inc(to_thousandths(credits))
+
+
+CREDITS_CONSUMED = CreditsCounter(
+    Counter(
+        "imagine_kie_millicredits_consumed_total",
+        "kie.ai credits consumed by finished tasks, in thousandths of a credit (whole numbers,"
+        " so the sum stays exact; divide by 1000 for credits)",
+    )
 )
 DELIVERY_BYTES = Counter("imagine_delivery_bytes_total", "Bytes of images uploaded to Discord")
 QUEUE_LENGTH = Gauge("imagine_queue_length", "Jobs waiting in the fair queue")

@@ -15,18 +15,20 @@ ALLOWED: dict[str, set[str]] = {
     "bot.errors": set(),
     "bot.settings": set(),
     "bot.logs": set(),
-    "bot.metrics": set(),
+    "bot.credits": set(),
+    "bot.metrics": {"bot.credits"},
     "bot.store": set(),
     "bot.kie": set(),
     "bot.images": set(),
-    "bot.jobs": {"bot.errors", "bot.metrics", "bot.store", "bot.kie", "bot.images"},
-    "bot.control": {"bot.errors", "bot.store", "bot.kie", "bot.jobs"},
+    "bot.jobs": {"bot.errors", "bot.credits", "bot.metrics", "bot.store", "bot.kie", "bot.images"},
+    "bot.control": {"bot.errors", "bot.credits", "bot.store", "bot.kie", "bot.jobs"},
     "bot.web": {"bot.jobs", "bot.kie", "bot.metrics", "bot.store"},
     "bot.tree": {"bot.errors", "bot.control"},
 }
 # Rooms that must never import discord.py.
 NO_DISCORD = (
     "bot.errors",
+    "bot.credits",
     "bot.settings",
     "bot.store",
     "bot.kie",

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from bot.credits import from_thousandths, to_thousandths
 from bot.kie import ImageSize, Resolution
 
 __all__ = ["INTERACTION_LIFETIME", "UNFINISHED", "InteractionRef", "Job", "JobOptions", "JobState"]
@@ -89,7 +91,8 @@ class Job:
     parts_delivered: int = 0
     delivered_via: str | None = None
     images_delivered: int | None = None
-    credits_consumed: float | None = None
+    # Exact: kie charges fractions. Stored as whole thousandths (credits_consumed_milli).
+    credits_consumed: Decimal | None = None
     cost_time: float | None = None
     fail_code: str | None = None
     fail_message: str | None = None
@@ -143,7 +146,7 @@ class Job:
             parts_delivered=int(row["parts_delivered"]),
             delivered_via=row["delivered_via"],
             images_delivered=row["images_delivered"],
-            credits_consumed=row["credits_consumed"],
+            credits_consumed=_credits(row["credits_consumed_milli"]),
             cost_time=row["cost_time"],
             fail_code=row["fail_code"],
             fail_message=row["fail_message"],
@@ -183,8 +186,14 @@ class Job:
             "parts_delivered": self.parts_delivered,
             "delivered_via": self.delivered_via,
             "images_delivered": self.images_delivered,
-            "credits_consumed": self.credits_consumed,
+            "credits_consumed_milli": (
+                None if self.credits_consumed is None else to_thousandths(self.credits_consumed)
+            ),
             "cost_time": self.cost_time,
             "fail_code": self.fail_code,
             "fail_message": self.fail_message,
         }
+
+
+def _credits(thousandths: Any) -> Decimal | None:
+    return None if thousandths is None else from_thousandths(int(thousandths))

@@ -6,12 +6,14 @@ import json
 from collections.abc import Collection, Iterable
 from typing import Any
 
+from bot.credits import to_thousandths
 from bot.jobs.models import UNFINISHED, Job, JobState
 from bot.store.database import Connection, Database
 
 __all__ = ["JobStore"]
 
-# The columns update() may set: every column of the jobs table except the id.
+# The columns update() may set: every column of the jobs table except the id. update() also
+# takes Job's credits_consumed (exact credits) and stores it as credits_consumed_milli.
 _COLUMNS = frozenset(
     [
         "callback_token",
@@ -43,7 +45,7 @@ _COLUMNS = frozenset(
         "parts_delivered",
         "delivered_via",
         "images_delivered",
-        "credits_consumed",
+        "credits_consumed_milli",
         "cost_time",
         "fail_code",
         "fail_message",
@@ -98,6 +100,7 @@ class JobStore:
         The state check and the write are one statement, so of two racing changes (a cancel
         and a delivery, say) exactly one wins and the loser sees None.
         """
+        fields = dict(_credits_column(k, v) for k, v in fields.items())
         fields = {k: _encode(k, v) for k, v in fields.items()}
         assigns = ", ".join(f"{name} = ${i}" for i, name in enumerate(fields, start=2))
         sql = f"UPDATE jobs SET {assigns} WHERE id = $1"
@@ -149,6 +152,13 @@ class JobStore:
             limit,
         )
         return [float(r["took"]) for r in rows]
+
+
+def _credits_column(name: str, value: Any) -> tuple[str, Any]:
+    """Store credits_consumed (exact credits) as credits_consumed_milli (whole thousandths)."""
+    if name != "credits_consumed":
+        return name, value
+    return "credits_consumed_milli", None if value is None else to_thousandths(value)
 
 
 def _encode(name: str, value: Any) -> Any:

@@ -14,6 +14,7 @@ import discord
 
 from bot.control import ChannelSettings, Mode, QuotaLimit, UsageReport, is_allowed
 from bot.control.blocklist import REGEX_PREFIX
+from bot.credits import format_credits
 from bot.kie import ImageSize
 from cogs._common import SIZE_NAMES, plural, truncate
 
@@ -257,12 +258,12 @@ def usage_embed(report: UsageReport) -> discord.Embed:
         colour=COLOUR,
     )
     embed.add_field(name="Images delivered", value=str(report.images))
-    embed.add_field(name="Credits spent", value=f"{report.credits:g}")
+    embed.add_field(name="Credits spent", value=format_credits(report.credits))
     failed = f" ({report.failed_jobs} failed)" if report.failed_jobs else ""
     embed.add_field(name="Jobs finished", value=f"{report.jobs}{failed}")
     if report.top_members:
         lines = [
-            f"{rank}. <@{m.user_id}>: {plural(m.images)}, {m.credits:g} credits"
+            f"{rank}. <@{m.user_id}>: {plural(m.images)}, {format_credits(m.credits)} credits"
             for rank, m in enumerate(report.top_members, start=1)
         ]
         top = "\n".join(lines)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import discord
 
+from bot.credits import format_credits
 from bot.jobs.models import Job, JobState
 from bot.jobs.ports import Progress, ResultPart
 from cogs._common import SIZE_NAMES, truncate
@@ -71,7 +72,7 @@ def result_embed(job: Job, part: ResultPart, *, took: float | None) -> discord.E
     embed.add_field(name="Resolution", value=o.resolution.value)
     embed.add_field(name="Seed", value="random" if o.seed is None else str(o.seed))
     if job.credits_consumed is not None:
-        embed.add_field(name="Credits", value=f"{job.credits_consumed:g}")
+        embed.add_field(name="Credits", value=format_credits(job.credits_consumed))
     if took is not None:
         embed.add_field(name="Time", value=f"{took:.0f} s")
     if part.originals:

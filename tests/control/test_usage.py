@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import itertools
+from decimal import Decimal
 
 import pytest
 
 from bot.control.usage import MemberUsage, usage
+from bot.credits import to_thousandths
+from bot.jobs.models import Job, JobOptions, JobState
+from bot.jobs.store import JobStore
+from bot.kie import ImageSize, Resolution
 from bot.store.database import Database
 from tests.control.helpers import GUILD, ts
 
@@ -20,7 +25,7 @@ async def add_job(
     user: int,
     state: str = "delivered",
     images: int | None = 1,
-    credits: float | None = 5.0,
+    credits: Decimal | float | None = 5.0,
     finished: str | None = "2025-03-12 10:00:00",
     guild: int = GUILD,
 ) -> None:
@@ -29,7 +34,7 @@ async def add_job(
     await db.execute(
         "INSERT INTO jobs (id, callback_token, guild_id, channel_id, user_id, state, prompt,"
         " image_size, resolution, images, created_at, updated_at, finished_at,"
-        " images_delivered, credits_consumed)"
+        " images_delivered, credits_consumed_milli)"
         " VALUES ($1, $2, $3, 1, $4, $5, 'p', 'square_hd', '1K', 4, 0, 0, $6, $7, $8)",
         f"job-{job}",
         f"token-{job}",
@@ -38,7 +43,7 @@ async def add_job(
         state,
         None if finished is None else ts(finished),
         images,
-        credits,
+        None if credits is None else to_thousandths(credits),
     )
 
 
@@ -96,3 +101,46 @@ async def test_top_is_limited(db: Database) -> None:
         await add_job(db, user=user, images=user % 6 + 1, credits=float(user))
     report = await usage(db, GUILD, "day", NOW, top=3)
     assert [m.user_id for m in report.top_members] == [5, 4, 3]
+
+
+def _delivered(job_id: str, user: int, credits: Decimal | None) -> Job:
+    """Return a job delivered today with one image and kie's charge for it."""
+    finished = ts("2025-03-12 10:00:00")
+    return Job(
+        id=job_id,
+        callback_token=f"token-{job_id}",
+        guild_id=GUILD,
+        channel_id=1,
+        user_id=user,
+        state=JobState.DELIVERED,
+        options=JobOptions("p", ImageSize.SQUARE_HD, Resolution.R1K, 1),
+        created_at=finished - 60,
+        updated_at=finished,
+        finished_at=finished,
+        images_delivered=1,
+        credits_consumed=credits,
+    )
+
+
+async def test_many_fractional_charges_sum_exactly(db: Database) -> None:
+    """1000 charges of 0.1 and three of 5.5 total exactly 116.5, where floats give 116.4999…."""
+    store = JobStore(db)
+    async with db.transaction() as tx:
+        for n in range(1000):
+            await store.insert(_delivered(f"tenth-{n}", 1, Decimal("0.1")), conn=tx)
+        for n in range(3):
+            await store.insert(_delivered(f"half-{n}", 2, None), conn=tx)
+    for n in range(3):
+        # As the engine records kie's figure, here still a float from the JSON answer.
+        await store.update(f"half-{n}", credits_consumed=5.5)
+    assert sum([0.1] * 1000) + 3 * 5.5 != 116.5  # what summing floats would have shown
+
+    report = await usage(db, GUILD, "day", NOW)
+    assert report.credits == Decimal("116.5")
+    assert str(report.credits) == "116.5"
+    assert report.top_members == (
+        MemberUsage(1, 1000, Decimal("100")),
+        MemberUsage(2, 3, Decimal("16.5")),
+    )
+    assert [str(m.credits) for m in report.top_members] == ["100", "16.5"]
+    assert await db.fetchval("SELECT SUM(credits_consumed_milli) FROM jobs") == 116_500

@@ -87,7 +87,7 @@ async def test_metrics_parse_and_move_after_a_job(served: Stack) -> None:
 
     assert moved("imagine_job_transitions_total", state="delivered") == 1
     assert moved("imagine_kie_requests_total", endpoint="/api/v1/jobs/createTask", code="200") == 1
-    assert moved("imagine_kie_credits_consumed_total") == 5
+    assert moved("imagine_kie_millicredits_consumed_total") == 5000  # 5 credits
     assert moved("imagine_delivery_bytes_total") > 0
     assert after[("imagine_jobs", (("state", "delivered"),))] == 1
     assert ("imagine_event_loop_lag_seconds", ()) in after

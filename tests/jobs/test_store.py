@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
 
 from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
@@ -96,3 +98,53 @@ async def test_recent_durations_match_the_shape(db: Database) -> None:
     await store.update(other.id, image_size="square")
     got = await store.recent_durations(size="landscape_21_9", resolution="4K", images=6)
     assert got == [30.0, 20.0]
+
+
+CREDIT_CASES = [
+    # what kie's figure arrives as, the exact credits read back, the stored thousandths
+    (Decimal("5.5"), "5.5", 5500),
+    (Decimal("0.8"), "0.8", 800),
+    (0.8, "0.8", 800),  # a float is read as the 0.8 kie wrote, not 0.80000000000000004…
+    (Decimal("4.0"), "4", 4000),
+    (10, "10", 10_000),
+    (0, "0", 0),
+    (Decimal("0.001"), "0.001", 1),
+    (Decimal("123456789.125"), "123456789.125", 123_456_789_125),
+]
+
+
+@pytest.mark.parametrize(("charged", "text", "thousandths"), CREDIT_CASES)
+async def test_credits_are_stored_exactly(db: Database, charged, text, thousandths) -> None:
+    """Credits go in as credits, sit in the row as whole thousandths, and come back exact."""
+    store = JobStore(db)
+    await store.insert(make_job("1" * 32, credits_consumed=charged))
+    await store.insert(make_job("2" * 32))
+    updated = await store.update("2" * 32, credits_consumed=charged)  # as the engine records it
+    for job in (await store.get("1" * 32), updated, await store.get("2" * 32)):
+        assert job is not None
+        assert isinstance(job.credits_consumed, Decimal)
+        assert job.credits_consumed == Decimal(text)
+        assert str(job.credits_consumed) == text
+    rows = await db.fetch("SELECT credits_consumed_milli AS m FROM jobs ORDER BY id")
+    assert [int(r["m"]) for r in rows] == [thousandths, thousandths]
+
+
+async def test_no_credits_stay_none(db: Database) -> None:
+    """A job kie has not billed yet has no credits, not zero."""
+    store = JobStore(db)
+    await store.insert(make_job())
+    assert (await store.get("a" * 32)).credits_consumed is None  # type: ignore[union-attr]
+    cleared = await store.update("a" * 32, credits_consumed=None)
+    assert cleared is not None and cleared.credits_consumed is None
+
+
+async def test_fractional_charges_sum_exactly_in_the_database(db: Database) -> None:
+    """A thousand 0.1s and three 5.5s add up to exactly 116.5 credits on both backends."""
+    store = JobStore(db)
+    async with db.transaction() as tx:
+        for n in range(1003):
+            charge = Decimal("0.1") if n < 1000 else Decimal("5.5")
+            await store.insert(make_job(f"{n:032d}", credits_consumed=charge), conn=tx)
+    total = await db.fetchval("SELECT SUM(credits_consumed_milli) FROM jobs")
+    assert int(total) == 116_500
+    assert sum(j.credits_consumed or 0 for j in await store.unfinished()) == Decimal("116.5")

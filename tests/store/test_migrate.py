@@ -79,3 +79,30 @@ def test_split_statements_ignores_comments_and_blank_lines() -> None:
     """Migration files split into statements at line-ending semicolons."""
     script = "-- a comment\nCREATE TABLE a (x INTEGER);\n\nCREATE INDEX i\n  ON a (x);\n"
     assert split_statements(script) == ["CREATE TABLE a (x INTEGER)", "CREATE INDEX i\n  ON a (x)"]
+
+
+async def test_v4_turns_float_credits_into_exact_thousandths(
+    empty_db: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Credits stored as floats by V1 become whole thousandths, rounded, NULL kept NULL."""
+    every = available_migrations()
+    monkeypatch.setattr(migrate, "available_migrations", lambda: every[:3])
+    await apply_migrations(empty_db, now=time.time())
+    floats = [0.8, 5.5, 0.1 + 0.2, 30.0, 1000 * 0.1, 0.0004, None]
+    for n, credits in enumerate(floats):
+        await empty_db.execute(
+            "INSERT INTO jobs (id, callback_token, guild_id, channel_id, user_id, state, prompt,"
+            " image_size, resolution, images, created_at, updated_at, credits_consumed)"
+            " VALUES ($1, $2, 1, 2, 3, 'delivered', 'p', 'square_hd', '1K', 1, 0, 0, $3)",
+            f"j{n}",
+            f"t{n}",
+            credits,
+        )
+    monkeypatch.setattr(migrate, "available_migrations", lambda: every)
+    applied = await apply_migrations(empty_db, now=time.time())
+    assert [m.name for m in applied][:1] == ["exact_credits"]
+    rows = await empty_db.fetch("SELECT id, credits_consumed_milli AS m FROM jobs ORDER BY id")
+    assert [r["m"] for r in rows] == [800, 5500, 300, 30_000, 100_000, 0, None]
+    assert all(r["m"] is None or type(r["m"]) is int for r in rows)
+    columns = await empty_db.fetch("SELECT * FROM jobs")
+    assert "credits_consumed" not in columns[0]
