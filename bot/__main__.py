@@ -16,7 +16,7 @@ import aiohttp
 import discord
 from dotenv import find_dotenv, load_dotenv
 
-from bot.kie import DEFAULT_USER_AGENT, KieClient, KieError, KieLimiter
+from bot.kie import CREDITS_PER_IMAGE, DEFAULT_USER_AGENT, KieClient, KieError, KieLimiter
 from bot.logs import setup_logging
 from bot.settings import Settings, SettingsError
 from bot.store.database import open_database
@@ -97,7 +97,9 @@ async def check(settings: Settings) -> int:
         )
         try:
             credits = await kie.get_credits()
-            print(f"kie.ai: ok (credit balance {credits}, about {credits // 5} images)")
+            # Exact, as kie reported it (fractions included); ":f" never prints an exponent.
+            images = max(0, int(credits // CREDITS_PER_IMAGE))
+            print(f"kie.ai: ok (credit balance {credits:f}, about {images} images)")
         except KieError as exc:
             failures += 1
             print(f"kie.ai: FAILED ({exc})")

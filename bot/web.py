@@ -6,7 +6,6 @@ engine receives only a verified event for a job it knows.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -14,11 +13,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import JobState
-from bot.kie import KieError, parse_callback
+from bot.kie import JsonTooDeep, KieError, decode_json, parse_callback
 from bot.kie import signature as kie_signature
 from bot.metrics import DISCORD_LATENCY, JOBS_BY_STATE, QUEUE_LENGTH
 from bot.store.database import Database
@@ -48,20 +48,31 @@ def make_app(
     app = web.Application(client_max_size=MAX_CALLBACK_BYTES)
 
     async def callback(request: web.Request) -> web.Response:
-        token = request.match_info["job_token"]
+        # Cheap checks first, the body last: a stranger's request costs one indexed lookup
+        # and is never read; only a known job's body is read, bounded, and parsed.
         if request.content_length is not None and request.content_length > MAX_CALLBACK_BYTES:
             return _refuse(413, "body too large")
+        job = await engine.store.by_callback_token(request.match_info["job_token"])
+        if job is None:
+            return _refuse(404, "unknown job")
         try:
-            payload = json.loads(await request.read())
+            # client_max_size stops a chunked body that outgrows the limit while it is read.
+            raw = await request.read()
         except web.HTTPRequestEntityTooLarge:
             return _refuse(413, "body too large")
+        except (HttpProcessingError, ConnectionError) as exc:
+            log.warning("%s: callback body could not be read: %r", job.ctx, exc)
+            return _refuse(400, "body is unreadable")
+        try:
+            # Depth-checked before json.loads, so a deeply nested body is a 400, never a
+            # RecursionError; numbers come out as exact Decimals (docs/kie-api.md §6).
+            payload = decode_json(raw)
+        except JsonTooDeep:
+            return _refuse(400, "body is nested too deeply")
         except ValueError:
             return _refuse(400, "body is not JSON")
         if not isinstance(payload, dict):
             return _refuse(400, "body is not an object")
-        job = await engine.store.by_callback_token(token)
-        if job is None:
-            return _refuse(404, "unknown job")
         if hmac_key is not None and not kie_signature.verify(
             hmac_key, payload, request.headers, now=clock()
         ):

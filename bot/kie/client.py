@@ -15,11 +15,18 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any, TypeVar
 
 import aiohttp
 
-from bot.kie.errors import KieError, KieOutcomeUnknown, KieRequestInvalid, KieTransportError
+from bot.kie.errors import (
+    KieError,
+    KieNotNow,
+    KieOutcomeUnknown,
+    KieRequestInvalid,
+    KieTransportError,
+)
 from bot.kie.limiter import KieLimiter, SlidingWindowLimiter
 from bot.kie.models import CreateTaskRequest, TaskRecord
 from bot.kie.parsing import (
@@ -257,6 +264,12 @@ class KieClient:
                 )
                 await self._sleep(judged.delay)
                 continue
+            if judged.action is Action.NOT_NOW:
+                # Only createTask answers "not now": raised at once with its retry_after, so
+                # the caller keeps the job's place and chooses when to come back.
+                assert isinstance(failure, KieNotNow)
+                log.info("kie %s not now (%s); retry_after=%s", what, reason, failure.retry_after)
+                raise failure
             if judged.action is Action.OUTCOME_UNKNOWN:
                 # Only createTask can end unknown, and it always passes its request.
                 assert request is not None
@@ -278,6 +291,14 @@ class KieClient:
         before_send: Callable[[], Awaitable[None]] | None = None,
     ) -> str:
         """Create a generation task and return its taskId (retries: docs/kie-api.md §9).
+
+        Resent only when the connection never opened. Raises at once, never resending:
+
+        - ``KieRateLimited`` (429) or ``KieMaintenance`` (455), both ``KieNotNow``, with
+          ``retry_after`` in seconds or None: nothing was made; come back later.
+        - ``KieOutcomeUnknown`` (carrying ``request``) after a timeout, a dropped connection,
+          any 500 or another answer that cannot prove whether a task was made.
+        - any other ``KieError`` as final (401, 402, 422, 433, 505, …).
 
         `before_send` is awaited once, after the rate-limit slot is held and before the
         request leaves: the caller can record "sent" only when it truly is about to be
@@ -310,8 +331,8 @@ class KieClient:
             params={"taskId": task_id},
         )
 
-    async def get_credits(self) -> int:
-        """Return the account's credit balance (free; a good health check)."""
+    async def get_credits(self) -> Decimal:
+        """Return the account's credit balance, exactly (free; a good health check)."""
         return await self._send(
             Call.READ, "chat/credit", "GET", CREDIT_PATH, parse_credits_response
         )

@@ -18,6 +18,7 @@ __all__ = [
     "KieInsufficientCredits",
     "KieMaintenance",
     "KieNotFound",
+    "KieNotNow",
     "KieOutcomeUnknown",
     "KieRateLimited",
     "KieRequestInvalid",
@@ -92,12 +93,21 @@ class KieValidationError(KieError):
     """422 (and 400): kie refused the request's parameters."""
 
 
-class KieTaskNotFound(KieValidationError):
-    """422 "recordInfo is null": kie knows no task with this id."""
+class KieTaskNotFound(KieValidationError, KieNotFound):
+    """recordInfo's "no such task": 422 "recordInfo is null", or 404 in kie's own envelope.
+
+    A subclass of both KieValidationError (the 422 form) and KieNotFound (the 404 form), so a
+    caller catching either parent still catches it (docs/kie-api.md §4).
+    """
 
 
-class KieRateLimited(KieError):
-    """429: too many requests; the request was rejected, not queued."""
+class KieNotNow(KieError):
+    """429 or 455: kie refused the request for now; it was rejected, not queued.
+
+    ``retry_after`` is the answer's Retry-After in seconds, or None when it had none. For
+    createTask the client raises it at once, without retrying (docs/kie-api.md §9): nothing
+    was made, and the caller decides when to come back.
+    """
 
     def __init__(
         self,
@@ -111,12 +121,16 @@ class KieRateLimited(KieError):
         self.retry_after = retry_after
 
 
+class KieRateLimited(KieNotNow):
+    """429: too many requests; the request was rejected, not queued."""
+
+
 class KieSubKeyLimit(KieError):
     """433: this sub-key has used up its hourly, daily or total allowance."""
 
 
-class KieMaintenance(KieError):
-    """455: kie.ai is under maintenance."""
+class KieMaintenance(KieNotNow):
+    """455: kie.ai is under maintenance; the request was rejected, not queued."""
 
 
 class KieServerError(KieError):
@@ -191,6 +205,6 @@ def error_for_code(
     if cls is None and 500 <= code <= 599:
         # Gateways in front of kie answer 502/503/504; they behave like kie's own 500.
         cls = KieServerError
-    if cls is KieRateLimited:
-        return KieRateLimited(code, message, retry_after=retry_after, origin=origin)
+    if cls is not None and issubclass(cls, KieNotNow):
+        return cls(code, message, retry_after=retry_after, origin=origin)
     return (cls or KieError)(code, message, origin=origin)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -145,7 +146,7 @@ class CreateTaskRequest:
 
 @dataclass(frozen=True)
 class TaskRecord:
-    """A task as recordInfo (or a callback) describes it."""
+    """A task as recordInfo (or a callback) describes it (docs/kie-api.md §4)."""
 
     task_id: str
     model: str
@@ -154,11 +155,13 @@ class TaskRecord:
     result_urls: tuple[str, ...] = ()
     fail_code: str | None = None
     fail_msg: str | None = None
-    cost_time: int | None = None  # seconds, not milliseconds (docs/kie-api.md §4)
-    create_time: int | None = None
+    cost_time: int | None = None  # seconds, not milliseconds; None when absent or nonsense
+    create_time: int | None = None  # epoch milliseconds; None when absent or nonsense
     complete_time: int | None = None
     update_time: int | None = None
-    credits_consumed: float = 0  # may be fractional; never truncate it
+    # Exact, as kie reported it (0.8 and 5.5 occur): never a float, never truncated. 0 when
+    # absent, and 0 (with a warning logged) when kie sent nonsense (docs/kie-api.md §4).
+    credits_consumed: Decimal = Decimal(0)
 
     @property
     def is_terminal(self) -> bool:

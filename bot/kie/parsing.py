@@ -2,6 +2,11 @@
 
 Nothing here does I/O, so every odd payload kie has been seen to send can be tested directly.
 
+JSON is read by :func:`decode_json`: numbers with a fraction or exponent become exact
+``Decimal`` (never float), and nesting deeper than :data:`MAX_JSON_DEPTH` is refused before
+``json.loads`` could recurse (docs/kie-api.md §4). Numbers kie gets wrong never fail a good
+record: a nonsensical time becomes None and a nonsensical charge becomes 0, with a warning.
+
 Precedence (docs/kie-api.md §2): kie normally answers HTTP 200 with the real outcome in the
 body ``code``. A body code that is an error wins. When the body has no usable code (not JSON, a
 Cloudflare page, a bare proxy error) a non-2xx HTTP status is mapped through the same
@@ -12,13 +17,16 @@ rule reads.
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 from bot.kie.errors import (
     KieError,
+    KieNotFound,
     KieTaskNotFound,
     KieUnexpectedResponse,
     KieValidationError,
@@ -28,9 +36,13 @@ from bot.kie.errors import (
 from bot.kie.models import TaskRecord, TaskState
 
 __all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_TASK_CREDITS",
     "Body",
     "Envelope",
+    "JsonTooDeep",
     "KieCallback",
+    "decode_json",
     "envelope_code",
     "parse_callback",
     "parse_create_task_response",
@@ -42,11 +54,72 @@ __all__ = [
     "parse_task_record",
 ]
 
+log = logging.getLogger(__name__)
+
 Body = str | bytes | Mapping[str, Any] | None
+
+# kie's deepest body is {"data": {…}} with JSON *strings* inside; 32 leaves ample room.
+MAX_JSON_DEPTH = 32
+# No single Seedream task costs anything near this (about 5 credits an image); a larger
+# creditsConsumed is nonsense and is read as 0 (docs/kie-api.md §4).
+MAX_TASK_CREDITS = Decimal(1_000_000)
+# Epoch milliseconds up to 9999-12-31T23:59:59.999Z, what a datetime can hold.
+_MAX_EPOCH_MS = 253_402_300_799_999
+# costTime in seconds; anything beyond a 32-bit count (68 years) is nonsense.
+_MAX_COST_SECONDS = 2**31 - 1
 
 _SNIPPET_CHARS = 200
 _CLOUDFLARE_CODE = re.compile(r"error code:\s*(\d{4})", re.IGNORECASE)
 _TASK_NOT_FOUND_MSG = "recordinfo is null"
+# The only characters that matter when counting depth outside strings.
+_DEPTH_SIGNIFICANT = re.compile(r'["\\\[\]{}]')
+
+
+class JsonTooDeep(ValueError):
+    """The JSON text nests arrays and objects deeper than allowed."""
+
+
+def _depth_ok(text: str, max_depth: int) -> bool:
+    """Return False when brackets outside strings nest deeper than ``max_depth``.
+
+    One linear pass that never recurses, run before json.loads (which recurses once per level
+    and can end in RecursionError). Malformed text is left for json.loads to refuse.
+    """
+    depth = 0
+    in_string = False
+    escaped_at = -1  # the index of the character a backslash escapes
+    for match in _DEPTH_SIGNIFICANT.finditer(text):
+        at = match.start()
+        if at == escaped_at:
+            continue
+        char = text[at]
+        if in_string:
+            if char == "\\":
+                escaped_at = at + 1
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > max_depth:
+                return False
+        elif char in "]}":
+            depth -= 1
+    return True
+
+
+def decode_json(body: str | bytes, *, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """Decode JSON with exact decimals, refusing nesting deeper than ``max_depth``.
+
+    Numbers with a fraction or an exponent become ``Decimal`` (``0.8`` stays exactly 0.8);
+    integers stay ``int``; ``NaN`` and ``Infinity`` become ``Decimal`` too, for the readers to
+    refuse. Bytes must be UTF-8. Raises :class:`JsonTooDeep` or another ``ValueError``.
+    """
+    text = body.decode("utf-8") if isinstance(body, bytes) else body
+    if not _depth_ok(text, max_depth):
+        raise JsonTooDeep(f"JSON nests deeper than {max_depth} levels")
+    return json.loads(text, parse_float=Decimal, parse_constant=Decimal)
 
 
 @dataclass(frozen=True)
@@ -83,7 +156,7 @@ def _decode(body: Body) -> tuple[Any, str]:
         return body, ""
     text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
     try:
-        return json.loads(text), text
+        return decode_json(text), text
     except ValueError:
         return None, text
 
@@ -165,15 +238,28 @@ def parse_create_task_response(status: int, body: Body, *, retry_after: float | 
     return task_id
 
 
+def _is_no_such_task(exc: KieError) -> bool:
+    """Return True for recordInfo's two ways of saying "no such task" (docs/kie-api.md §4).
+
+    Live answers are 422 "recordInfo is null"; the docs show 404 "Task not found". A 404 counts
+    only in kie's own envelope: a bare 404 page (a wrong base URL, a proxy) says nothing about
+    the task, and declaring a task lost on it could charge someone twice.
+    """
+    if exc.origin is not Origin.BODY:
+        return False
+    if exc.code == 404:
+        return True
+    return exc.code == 422 and exc.message.strip().lower() == _TASK_NOT_FOUND_MSG
+
+
 def parse_record_info_response(
     status: int, body: Body, *, retry_after: float | None = None
 ) -> TaskRecord:
     """Return the task record from a recordInfo answer."""
     try:
         env = parse_envelope(status, body, retry_after=retry_after)
-    except KieValidationError as exc:
-        # kie answers an unknown taskId with 422 "recordInfo is null", not 404.
-        if exc.code == 422 and exc.message.strip().lower() == _TASK_NOT_FOUND_MSG:
+    except (KieValidationError, KieNotFound) as exc:
+        if not isinstance(exc, KieTaskNotFound) and _is_no_such_task(exc):
             raise KieTaskNotFound(exc.code, exc.message, origin=exc.origin) from None
         raise
     if not isinstance(env.data, Mapping):
@@ -181,13 +267,19 @@ def parse_record_info_response(
     return parse_task_record(env.data)
 
 
-def parse_credits_response(status: int, body: Body, *, retry_after: float | None = None) -> int:
-    """Return the credit balance from a chat/credit answer."""
+def parse_credits_response(status: int, body: Body, *, retry_after: float | None = None) -> Decimal:
+    """Return the credit balance from a chat/credit answer, exactly (it may be fractional).
+
+    A balance is a fact kie reports, so any finite number is returned as it is (even a
+    negative one); anything else (text, NaN, Infinity) is KieUnexpectedResponse.
+    """
     env = parse_envelope(status, body, retry_after=retry_after)
-    data = env.data
-    if isinstance(data, bool) or not isinstance(data, int | float):
-        raise KieUnexpectedResponse(status, f"credit answer data is not a number: {data!r}")
-    return int(data)
+    balance = _exact_number(env.data)
+    if balance is None:
+        raise KieUnexpectedResponse(
+            status, f"credit answer data is not a number: {_snippet(repr(env.data))}"
+        )
+    return balance
 
 
 def parse_download_url_response(
@@ -223,7 +315,7 @@ def parse_result_urls(result_json: Any) -> tuple[str, ...]:
         if not value.strip():
             return ()
         try:
-            value = json.loads(value)
+            value = decode_json(value)
         except ValueError:
             raise KieUnexpectedResponse(
                 None, f"resultJson is not valid JSON: {_snippet(value)}"
@@ -240,45 +332,107 @@ def parse_result_urls(result_json: Any) -> tuple[str, ...]:
     return tuple(urls)
 
 
-def _optional_int(data: Mapping[str, Any], key: str) -> int | None:
-    """Read an integer field that may be null, missing or (rarely) a numeric string."""
-    value = data.get(key)
-    if value is None or value == "" or isinstance(value, bool):
+def _exact_number(value: Any) -> Decimal | None:
+    """Return a JSON number (or numeric string) as an exact finite Decimal, else None.
+
+    None for bool, NaN, ±Infinity, text that is not a number, and every other type. A float
+    (from a body decoded elsewhere) is read through its shortest repr, so 0.8 stays 0.8.
+    """
+    if isinstance(value, bool):
         return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return round(value)
-    if isinstance(value, str):
+    if isinstance(value, Decimal):
+        number = value
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, float):
+        number = Decimal(repr(value))
+    elif isinstance(value, str):
         try:
-            return round(float(value))
-        except ValueError:
-            pass
-    raise KieUnexpectedResponse(None, f"{key} is not a number: {value!r}")
+            number = Decimal(value.strip())
+        except InvalidOperation:
+            return None
+    else:
+        return None
+    return number if number.is_finite() else None
 
 
-def _optional_text(data: Mapping[str, Any], key: str) -> str | None:
-    """Read a text field, treating "" and null alike as absent."""
+def _optional_whole(
+    data: Mapping[str, Any], key: str, *, least: int, most: int, task_id: str
+) -> int | None:
+    """Read a count of seconds or milliseconds; None when absent or nonsense.
+
+    Fractions are rounded. Nonsense (text, NaN, 1e400, out of [least, most]) is logged and
+    read as None: a wrong clock field never fails an otherwise good record.
+    """
+    value = data.get(key)
+    if value is None or value == "":
+        return None
+    number = _exact_number(value)
+    # Compared as Decimal before any int(): int(Decimal("1e999999999")) would never finish.
+    if number is None or not least <= number <= most:
+        log.warning("kie task %s: ignoring nonsensical %s %s", task_id, key, _snippet(repr(value)))
+        return None
+    return int(number.to_integral_value(rounding=ROUND_HALF_EVEN))
+
+
+def _optional_text(data: Mapping[str, Any], key: str, task_id: str) -> str | None:
+    """Read a text field, treating "" and null alike as absent; a number becomes its text.
+
+    Anything else (a bool, an object) is logged and read as absent: failCode and failMsg only
+    explain a failure, so they never fail a record themselves.
+    """
     value = data.get(key)
     if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
+    if isinstance(value, int | float | Decimal) and not isinstance(value, bool):
         return str(value)
-    raise KieUnexpectedResponse(None, f"{key} is not text: {value!r}")
+    log.warning(
+        "kie task %s: ignoring %s that is not text: %s", task_id, key, _snippet(repr(value))
+    )
+    return None
 
 
-def _credits(data: Mapping[str, Any]) -> float:
-    """Read creditsConsumed, or the older consumeCredits; 0 when neither is present."""
+def _epoch_ms(data: Mapping[str, Any], key: str, task_id: str) -> int | None:
+    """Read an epoch-milliseconds time; None when absent, zero, negative or past year 9999."""
+    return _optional_whole(data, key, least=1, most=_MAX_EPOCH_MS, task_id=task_id)
+
+
+def _credits(data: Mapping[str, Any], task_id: str) -> Decimal:
+    """Read creditsConsumed (or the older consumeCredits) exactly; 0 when neither is present.
+
+    The first of the two keys that is present and not null decides. A value that is not a
+    number, or is NaN, Infinity, negative or above MAX_TASK_CREDITS, is logged as a warning
+    and read as 0: kie's record is still good, but its charge is unknown and must be checked
+    by hand (docs/kie-api.md §4).
+    """
     for key in ("creditsConsumed", "consumeCredits"):
         value = data.get(key)
-        if value is None or isinstance(value, bool):
+        if value is None or value == "":
             continue
-        if isinstance(value, int | float):
-            return int(value) if float(value).is_integer() else float(value)
-        raise KieUnexpectedResponse(None, f"{key} is not a number: {value!r}")
-    return 0
+        number = _exact_number(value)
+        if number is None or not 0 <= number <= MAX_TASK_CREDITS:
+            log.warning(
+                "kie task %s: %s %s is not a sane charge; read as 0, check kie's billing",
+                task_id,
+                key,
+                _snippet(repr(value)),
+            )
+            return Decimal(0)
+        # Decimal("-0") and Decimal("0.0") are read as a plain 0.
+        return number if number else Decimal(0)
+    return Decimal(0)
+
+
+def _opaque_param(param: Any) -> str:
+    """Keep ``param`` as a JSON string, re-encoding one that arrived already decoded."""
+    if param is None:
+        return ""
+    if isinstance(param, str):
+        return param
+    # Decimals from decode_json have no JSON encoder; param is opaque, so a float will do.
+    return json.dumps(param, ensure_ascii=False, default=float)
 
 
 def parse_task_record(data: Mapping[str, Any]) -> TaskRecord:
@@ -291,24 +445,21 @@ def parse_task_record(data: Mapping[str, Any]) -> TaskRecord:
         state = TaskState(str(raw_state).strip().lower())
     except ValueError:
         raise KieUnexpectedResponse(None, f"task record has unknown state {raw_state!r}") from None
-    param = data.get("param")
-    if param is None:
-        param = ""
-    elif not isinstance(param, str):
-        # Kept opaque as a string, whichever shape kie chose this month.
-        param = json.dumps(param, ensure_ascii=False)
     model = data.get("model")
     return TaskRecord(
         task_id=task_id,
         model=model if isinstance(model, str) else "",
         state=state,
-        param=param,
+        # Kept opaque as a string, whichever shape kie chose this month.
+        param=_opaque_param(data.get("param")),
         result_urls=parse_result_urls(data.get("resultJson")),
-        fail_code=_optional_text(data, "failCode"),
-        fail_msg=_optional_text(data, "failMsg"),
-        cost_time=_optional_int(data, "costTime"),
-        create_time=_optional_int(data, "createTime"),
-        complete_time=_optional_int(data, "completeTime"),
-        update_time=_optional_int(data, "updateTime"),
-        credits_consumed=_credits(data),
+        fail_code=_optional_text(data, "failCode", task_id),
+        fail_msg=_optional_text(data, "failMsg", task_id),
+        cost_time=_optional_whole(
+            data, "costTime", least=0, most=_MAX_COST_SECONDS, task_id=task_id
+        ),
+        create_time=_epoch_ms(data, "createTime", task_id),
+        complete_time=_epoch_ms(data, "completeTime", task_id),
+        update_time=_epoch_ms(data, "updateTime", task_id),
+        credits_consumed=_credits(data, task_id),
     )

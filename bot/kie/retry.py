@@ -1,16 +1,20 @@
 """The one retry rule of the kie.ai client: a pure verdict on each failed attempt.
 
 :func:`verdict` looks the failure up in two tables (docs/kie-api.md §9 explains each row) and
-says whether to send again, give up with the error, or give up with
-:class:`~bot.kie.errors.KieOutcomeUnknown`. It does no I/O; the client's one send loop acts on it.
+says whether to send again, give up with the error, give up with the error as "not now", or
+give up with :class:`~bot.kie.errors.KieOutcomeUnknown`. It does no I/O; the client's one send
+loop acts on it.
 
 Reads change nothing on kie's side, so they are retried on anything that may pass. createTask
-makes a task that costs money, so it is retried only when the failure proves no task was made,
-and an answer that cannot prove either way is "outcome unknown": never resent, reconciled later.
+makes a task that costs money, so it is retried only when the failure proves no task was made
+(the connection never opened). An answer that cannot prove either way (a timeout, any 500) is
+"outcome unknown": never resent, reconciled later. A 429 or 455 proves nothing was made but
+says "not now": the client raises it at once and the caller, which owns the job's place in
+line, decides when to come back.
 
 Delays: exponential backoff with full jitter, ``uniform(0, min(cap, base * 2**attempt))``,
-0.5 s base, 8 s cap, at most 3 retries (4 attempts). A 429's ``Retry-After`` of at most 60 s
-replaces the computed delay; a longer one is not honoured and the error is raised.
+0.5 s base, 8 s cap, at most 3 retries (4 attempts). On a read, a 429's ``Retry-After`` of at
+most 60 s replaces the computed delay; a longer one is not honoured and the error is raised.
 """
 
 from __future__ import annotations
@@ -23,7 +27,7 @@ from typing import NamedTuple
 
 from bot.kie.errors import (
     KieError,
-    KieMaintenance,
+    KieNotNow,
     KieRateLimited,
     KieServerError,
     KieUnexpectedResponse,
@@ -93,6 +97,7 @@ class Action(enum.Enum):
 
     RETRY = "retry"  # sleep Verdict.delay, then send again
     FINAL = "final"  # raise the error as it is
+    NOT_NOW = "not now"  # raise the KieNotNow as it is, at once: nothing was made, come back later
     OUTCOME_UNKNOWN = "outcome unknown"  # raise KieOutcomeUnknown; never resend
 
 
@@ -120,20 +125,22 @@ class Rule(NamedTuple):
         return self.body
 
 
-RETRY, FINAL, UNKNOWN = Action.RETRY, Action.FINAL, Action.OUTCOME_UNKNOWN
+RETRY, FINAL, LATER, UNKNOWN = Action.RETRY, Action.FINAL, Action.NOT_NOW, Action.OUTCOME_UNKNOWN
 
 # Rows: the call and what the code says; columns: where the code came from (docs/kie-api.md §2).
 # Reads ignore the origin. For createTask, kie's own envelope means kie handled the request; a
 # bare 5xx or 408 page says nothing about what happened behind the gateway (a bare 4xx is an
-# edge refusal made before kie); a success body under an error status may hide a task.
+# edge refusal made before kie); a success body under an error status may hide a task. kie
+# also answers 500 to requests it refused as invalid (docs/kie-api.md §10), so even its own 500
+# envelope does not prove that no task was made. createTask is never retried on an answer.
 _ANSWERS: dict[tuple[Call, Said], Rule] = {
     (Call.READ, Said.NOT_NOW): Rule(body=RETRY, status=RETRY, conflict=RETRY),
     (Call.READ, Said.SERVER_ERROR): Rule(body=RETRY, status=RETRY, conflict=RETRY),
     (Call.READ, Said.FAILED): Rule(body=FINAL, status=FINAL, conflict=FINAL),
     (Call.READ, Said.REFUSED): Rule(body=FINAL, status=FINAL, conflict=FINAL),
     (Call.READ, Said.UNREADABLE): Rule(body=FINAL, status=FINAL, conflict=FINAL),
-    (Call.CREATE, Said.NOT_NOW): Rule(body=RETRY, status=RETRY, conflict=UNKNOWN),
-    (Call.CREATE, Said.SERVER_ERROR): Rule(body=RETRY, status=UNKNOWN, conflict=UNKNOWN),
+    (Call.CREATE, Said.NOT_NOW): Rule(body=LATER, status=LATER, conflict=UNKNOWN),
+    (Call.CREATE, Said.SERVER_ERROR): Rule(body=UNKNOWN, status=UNKNOWN, conflict=UNKNOWN),
     (Call.CREATE, Said.FAILED): Rule(body=FINAL, status=UNKNOWN, conflict=UNKNOWN),
     (Call.CREATE, Said.REFUSED): Rule(body=FINAL, status=FINAL, conflict=UNKNOWN),
     (Call.CREATE, Said.UNREADABLE): Rule(body=UNKNOWN, status=UNKNOWN, conflict=UNKNOWN),
@@ -153,7 +160,7 @@ def said(error: KieError) -> Said:
     """Sort a kie error into the row of the table that decides it."""
     if isinstance(error, KieUnexpectedResponse):
         return Said.UNREADABLE
-    if isinstance(error, KieRateLimited | KieMaintenance):
+    if isinstance(error, KieNotNow):
         return Said.NOT_NOW
     if isinstance(error, KieServerError):
         return Said.SERVER_ERROR

@@ -9,9 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from typing import Any
+
+from bot.kie.parsing import decode_json
 
 __all__ = [
     "SIGNATURE_HEADER",
@@ -68,7 +69,7 @@ def verify(
     """Return True when the callback's signature is valid and its timestamp is fresh."""
     if isinstance(body_json, str | bytes):
         try:
-            body_json = json.loads(body_json)
+            body_json = decode_json(body_json)
         except ValueError:
             return False
     if not isinstance(body_json, Mapping):

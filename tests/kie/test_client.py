@@ -6,6 +6,7 @@ import json
 import logging
 import socket
 from collections.abc import Callable
+from decimal import Decimal
 
 import aiohttp
 import pytest
@@ -21,6 +22,8 @@ from bot.kie import (
     KieInsufficientCredits,
     KieLimiter,
     KieMaintenance,
+    KieNotFound,
+    KieNotNow,
     KieOutcomeUnknown,
     KieRateLimited,
     KieRequestInvalid,
@@ -61,7 +64,8 @@ CODES: list[tuple[int, type[KieError]]] = [
     (501, KieGenerationFailed),
     (505, KieFeatureDisabled),
 ]
-CREATE_RETRIED = {429, 455, 500}
+# createTask is never resent on an answer: 429/455 are "not now" and 500 is outcome unknown.
+CREATE_OUTCOME_UNKNOWN = {500}
 READ_RETRIED = {429, 455, 500}
 
 
@@ -88,6 +92,7 @@ async def test_every_state_then_success(make_client: MakeClient) -> None:
         assert len(rec.result_urls) == 2
         assert all(u.startswith(kie.base_url + "/p/" + task_id + "_") for u in rec.result_urls)
         assert rec.credits_consumed == 10
+        assert isinstance(rec.credits_consumed, Decimal)
         assert rec.fail_code is None
         assert rec.complete_time is not None
         assert rec.create_time is not None
@@ -153,6 +158,61 @@ async def test_unknown_task(kie: FakeKie, client: KieClient) -> None:
     assert len(kie.calls(RECORD_INFO)) == 1
 
 
+@pytest.mark.parametrize("http_errors", [False, True], ids=["body-code", "http-status"])
+async def test_unknown_task_in_the_documented_404_form(
+    make_client: MakeClient, http_errors: bool
+) -> None:
+    """kie's documented {"code":404,"msg":"Task not found"} is KieTaskNotFound too."""
+    async with FakeKie(http_errors=http_errors) as kie:
+        client = make_client(kie)
+        kie.force_error(RECORD_INFO, 404, "Task not found")
+        with pytest.raises(KieTaskNotFound) as info:
+            await client.get_task("0" * 32)
+        assert info.value.code == 404
+        assert isinstance(info.value, KieNotFound)
+        assert len(kie.calls(RECORD_INFO)) == 1
+
+
+async def test_bare_404_page_is_not_a_lost_task(kie: FakeKie, client: KieClient) -> None:
+    """A 404 page with no kie envelope (a wrong base URL, a proxy) never says a task is gone."""
+    kie.force_error(
+        RECORD_INFO, 0, raw_body="<h1>404 Not Found</h1>", http_status=404, content_type="text/html"
+    )
+    with pytest.raises(KieNotFound) as info:
+        await client.get_task("0" * 32)
+    assert not isinstance(info.value, KieTaskNotFound)
+
+
+async def test_balance_is_exact(kie: FakeKie, client: KieClient) -> None:
+    """get_credits returns the balance as an exact Decimal, fractions kept."""
+    kie.force_error(CREDIT, 0, raw_body='{"code":200,"msg":"success","data":1234.56}')
+    balance = await client.get_credits()
+    assert isinstance(balance, Decimal)
+    assert str(balance) == "1234.56"
+    whole = await client.get_credits()
+    assert isinstance(whole, Decimal)
+    assert whole == 10_000
+
+
+async def test_fractional_charge_and_nonsense_times_from_the_wire(
+    kie: FakeKie, client: KieClient
+) -> None:
+    """A live-shaped record: 0.8 credits stays exactly 0.8; nonsense times become None."""
+    record = (
+        '{"code":200,"msg":"success","data":{"taskId":"t1","model":"m","state":"success",'
+        '"param":"{}","resultJson":"{\\"resultUrls\\":[\\"https://x/1.jpg\\"]}",'
+        '"creditsConsumed":0.8,"costTime":1e400,"createTime":NaN,"completeTime":-5,'
+        '"operationType":"generate","successFlag":1,"response":{"resultUrls":["https://x/1.jpg"]}}}'
+    )
+    kie.force_error(RECORD_INFO, 0, raw_body=record)
+    rec = await client.get_task("t1")
+    assert rec.state is TaskState.SUCCESS
+    assert rec.result_urls == ("https://x/1.jpg",)
+    assert rec.credits_consumed == Decimal("0.8")
+    assert str(rec.credits_consumed) == "0.8"
+    assert (rec.cost_time, rec.create_time, rec.complete_time) == (None, None, None)
+
+
 async def test_credits_and_download_url(make_client: MakeClient) -> None:
     """Credits read the balance; download-url swaps a result URL for a working link."""
     clock = ManualClock()
@@ -206,17 +266,22 @@ async def test_create_task_error_codes(
     cls: type[KieError],
     http_errors: bool,
 ) -> None:
-    """Every kie code on createTask raises its class; only 429/455/500 are retried."""
+    """Every kie code on createTask raises at once, sent once; a 500 is outcome unknown."""
     async with FakeKie(http_errors=http_errors) as kie:
         client = make_client(kie)
         kie.force_error(CREATE_TASK, code, "forced", times=10)
-        with pytest.raises(cls) as info:
+        expected = KieOutcomeUnknown if code in CREATE_OUTCOME_UNKNOWN else cls
+        with pytest.raises(expected) as info:
             await client.create_task(REQ)
-        assert info.value.code == code
+        error = info.value
+        if isinstance(error, KieOutcomeUnknown):
+            assert error.request is REQ
+            assert isinstance(error.__cause__, cls)
+            error = error.__cause__
+        assert error.code == code
         assert kie.calls(CREATE_TASK)[0].status == (code if http_errors else 200)
-        expected_calls = 4 if code in CREATE_RETRIED else 1
-        assert len(kie.calls(CREATE_TASK)) == expected_calls
-        assert len(sleeps.delays) == expected_calls - 1
+        assert len(kie.calls(CREATE_TASK)) == 1
+        assert sleeps.delays == []
         assert kie.tasks == {}
 
 
@@ -263,33 +328,87 @@ async def test_hanging_create_is_outcome_unknown_and_never_resent(
         assert len(kie.tasks_created()) == 1
 
 
-@pytest.mark.parametrize("code", [429, 455, 500])
+@pytest.mark.parametrize(("code", "cls"), [(429, KieRateLimited), (455, KieMaintenance)])
 @pytest.mark.parametrize("http_errors", [False, True], ids=["body-code", "http-status"])
-async def test_create_retried_when_no_task_was_made(
-    make_client: MakeClient, sleeps: SleepRecorder, code: int, http_errors: bool
+async def test_create_not_now_is_raised_at_once(
+    make_client: MakeClient,
+    sleeps: SleepRecorder,
+    code: int,
+    cls: type[KieNotNow],
+    http_errors: bool,
 ) -> None:
-    """A 429, 455 or clean 500 createTask is resent and yields exactly one task."""
+    """A 429 or 455 createTask raises KieNotNow at once: one call, no sleep, no task."""
     async with FakeKie(http_errors=http_errors) as kie:
         client = make_client(kie)
-        kie.force_error(CREATE_TASK, code, "try again", times=2)
-        task_id = await client.create_task(REQ)
-        assert len(kie.calls(CREATE_TASK)) == 3
-        assert [t.task_id for t in kie.tasks_created()] == [task_id]
-        assert sleeps.delays == [0.25, 0.5]
+        kie.force_error(CREATE_TASK, code, "not now", times=2)
+        with pytest.raises(cls) as info:
+            await client.create_task(REQ)
+        assert isinstance(info.value, KieNotNow)
+        assert info.value.retry_after is None
+        assert len(kie.calls(CREATE_TASK)) == 1
+        assert sleeps.delays == []
+        assert kie.tasks_created() == []
 
 
-async def test_rate_limit_retry_after_is_honoured(
+@pytest.mark.parametrize(("code", "cls"), [(429, KieRateLimited), (455, KieMaintenance)])
+@pytest.mark.parametrize(("header", "seconds"), [(7, 7.0), (120, 120.0), (0, 0.0)])
+async def test_create_not_now_carries_retry_after(
+    kie: FakeKie,
+    client: KieClient,
+    sleeps: SleepRecorder,
+    code: int,
+    cls: type[KieNotNow],
+    header: int,
+    seconds: float,
+) -> None:
+    """The answer's Retry-After reaches the caller in seconds; the client never waits on it."""
+    kie.force_error(CREATE_TASK, code, "later", http_status=code, retry_after=header)
+    with pytest.raises(cls) as info:
+        await client.create_task(REQ)
+    assert info.value.retry_after == seconds
+    assert len(kie.calls(CREATE_TASK)) == 1
+    assert sleeps.delays == []
+    assert kie.tasks_created() == []
+
+
+@pytest.mark.parametrize(
+    "msg",
+    [
+        "This field is required",
+        "enable_safety_checker it must be a boolean",
+        "Server Error - An unexpected error occurred while processing the request",
+    ],
+)
+@pytest.mark.parametrize("http_errors", [False, True], ids=["body-code", "http-status"])
+async def test_create_500_is_outcome_unknown_and_never_resent(
+    make_client: MakeClient, sleeps: SleepRecorder, msg: str, http_errors: bool
+) -> None:
+    """kie's 500 also answers invalid requests, so it proves nothing: unknown, never resent."""
+    async with FakeKie(http_errors=http_errors) as kie:
+        client = make_client(kie)
+        kie.force_error(CREATE_TASK, 500, msg, times=2)
+        with pytest.raises(KieOutcomeUnknown) as info:
+            await client.create_task(REQ)
+        assert info.value.request is REQ
+        assert isinstance(info.value.__cause__, KieServerError)
+        assert msg in str(info.value)
+        assert len(kie.calls(CREATE_TASK)) == 1
+        assert sleeps.delays == []
+
+
+async def test_rate_limit_retry_after_is_honoured_on_reads(
     kie: FakeKie, client: KieClient, sleeps: SleepRecorder
 ) -> None:
-    """A Retry-After header on a 429 sets the delay; one over 60 s stops retrying."""
-    kie.force_error(CREATE_TASK, 429, "slow", http_status=429, retry_after=7)
-    await client.create_task(REQ)
+    """A read's 429 Retry-After sets the delay; one over 60 s stops retrying."""
+    task_id = await client.create_task(REQ)
+    kie.force_error(RECORD_INFO, 429, "slow", http_status=429, retry_after=7)
+    assert (await client.get_task(task_id)).task_id == task_id
     assert sleeps.delays == [7.0]
     kie.force_error(RECORD_INFO, 429, "slow", http_status=429, retry_after=120, times=5)
     with pytest.raises(KieRateLimited) as info:
         await client.get_task("whatever")
     assert info.value.retry_after == 120
-    assert len(kie.calls(RECORD_INFO)) == 1
+    assert len(kie.calls(RECORD_INFO)) == 3
 
 
 @pytest.mark.parametrize(

@@ -1,9 +1,10 @@
-"""Tests for the pure parsers, on the example payloads of docs/kie-api.md §11."""
+"""Tests for the pure parsers (the documented example bodies are in test_payloads.py)."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import logging
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -15,6 +16,7 @@ from bot.kie import (
     KieInsufficientCredits,
     KieMaintenance,
     KieNotFound,
+    KieNotNow,
     KieRateLimited,
     KieServerError,
     KieSubKeyLimit,
@@ -35,83 +37,70 @@ from bot.kie import (
     parse_task_record,
 )
 from bot.kie.errors import Origin
+from bot.kie.parsing import MAX_JSON_DEPTH, JsonTooDeep, decode_json
 
-PAYLOADS = Path(__file__).parent / "payloads"
+# docs/kie-api.md §4: kie's answers for an unknown task, live and documented.
+UNKNOWN_TASK_LIVE = '{"code":422,"msg":"recordInfo is null","data":null}'
+UNKNOWN_TASK_DOC = '{"code":404,"msg":"Task not found"}'
 
-
-def _payload(name: str) -> str:
-    """Read an example payload from tests/kie/payloads."""
-    return (PAYLOADS / name).read_text()
-
-
-# docs/kie-api.md §11, S1 success example (note the "message" key).
-S1_SUCCESS = _payload("s1_record_success.json")
-
-# docs/kie-api.md §11, S1 failure example.
-S1_FAIL = _payload("s1_record_fail.json")
-
-# docs/kie-api.md §11, S3 seedream example: state "waiting" with a populated resultJson.
-S3_WAITING = _payload("s3_record_seedream_waiting.json")
-
-# docs/kie-api.md §4 and §11, S13: kie's answer for an unknown task.
-S13_UNKNOWN = '{"code":422,"msg":"recordInfo is null","data":null}'
-
-# docs/kie-api.md §11, S2: the seedream v4 success callback.
-S2_CALLBACK = _payload("s2_callback_success.json")
-
-# docs/kie-api.md §11, S8: the generic Market failure callback (param shortened).
-S8_FAIL_CALLBACK = _payload("s8_callback_fail.json")
+# A good, live-shaped success record (docs/kie-api.md §4), as a dict to vary one field at a time.
+GOOD: dict[str, Any] = {
+    "taskId": "t1",
+    "model": "bytedance/seedream-v4-text-to-image",
+    "state": "success",
+    "param": "{}",
+    "resultJson": '{"resultUrls":["https://tempfile.aiquickdraw.com/p/t1_1.jpg"]}',
+    "costTime": 14,
+    "createTime": 1786413258000,
+    "completeTime": 1786413282000,
+    "creditsConsumed": 5.5,
+    "operationType": "generate",
+    "successFlag": 1,
+    "response": {"resultUrls": ["https://tempfile.aiquickdraw.com/p/t1_1.jpg"]},
+    "paramJson": "{}",
+}
 
 
-def test_s1_success_with_message_key() -> None:
-    """The S1 success example parses, reading the "message" spelling of msg."""
-    env = parse_envelope(200, S1_SUCCESS)
-    assert env.msg == "success"
-    rec = parse_record_info_response(200, S1_SUCCESS)
-    assert rec.task_id == "task_12345678"
-    assert rec.state is TaskState.SUCCESS
-    assert rec.result_urls == ("https://example.com/generated-content.jpg",)
-    assert rec.fail_code is None
-    assert rec.fail_msg is None
-    assert rec.create_time == 1698765400000
-    assert rec.complete_time == 1698765432000
-    assert rec.update_time == 1698765432000
-    assert rec.cost_time is None
-    assert rec.credits_consumed == 0
-    assert json.loads(rec.param)["input"]["aspect_ratio"] == "3:2"
-
-
-def test_s1_fail() -> None:
-    """The S1 failure example is a code-200 envelope with a failed task inside."""
-    rec = parse_record_info_response(200, S1_FAIL)
-    assert rec.state is TaskState.FAIL
-    assert rec.is_terminal
-    assert rec.fail_code == "422"
-    assert rec.fail_msg == "Invalid prompt: prompt contains prohibited content"
-    assert rec.result_urls == ()
-
-
-def test_s3_odd_waiting_example() -> None:
-    """The seedream "waiting" example with a resultJson parses as it stands."""
-    rec = parse_record_info_response(200, S3_WAITING)
-    assert rec.state is TaskState.WAITING
-    assert not rec.is_terminal
-    assert rec.model == "bytedance/seedream-v4-text-to-image"
-    assert len(rec.result_urls) == 1
-    assert rec.fail_code is None
-    assert rec.cost_time is None
-    assert rec.complete_time is None
-    assert rec.update_time is None
-    assert rec.create_time == 1757584164490
+def _record_body(data: dict[str, Any] | str) -> str:
+    """Wrap a record (a dict, or raw JSON text for the data object) in a recordInfo answer."""
+    inner = data if isinstance(data, str) else json.dumps(data)
+    return '{"code":200,"msg":"success","data":' + inner + "}"
 
 
 @pytest.mark.parametrize("http_status", [200, 422])
 def test_unknown_task(http_status: int) -> None:
     """recordInfo's 422 "recordInfo is null" becomes KieTaskNotFound, a validation error."""
     with pytest.raises(KieTaskNotFound) as info:
-        parse_record_info_response(http_status, S13_UNKNOWN)
+        parse_record_info_response(http_status, UNKNOWN_TASK_LIVE)
     assert isinstance(info.value, KieValidationError)
     assert info.value.code == 422
+
+
+@pytest.mark.parametrize("http_status", [200, 404])
+@pytest.mark.parametrize("msg", ["Task not found", "task not found.", ""])
+def test_unknown_task_documented_404(http_status: int, msg: str) -> None:
+    """kie's own 404 envelope on recordInfo is KieTaskNotFound too (and still a KieNotFound)."""
+    body = json.dumps({"code": 404, "msg": msg})
+    with pytest.raises(KieTaskNotFound) as info:
+        parse_record_info_response(http_status, body)
+    assert isinstance(info.value, KieNotFound)
+    assert info.value.code == 404
+
+
+@pytest.mark.parametrize("body", ["", "<html>404 Not Found</html>", '{"detail":"no route"}'])
+def test_bare_404_page_is_not_task_not_found(body: str) -> None:
+    """A 404 with no kie envelope (wrong URL, a proxy) proves nothing about the task."""
+    with pytest.raises(KieNotFound) as info:
+        parse_record_info_response(404, body)
+    assert not isinstance(info.value, KieTaskNotFound)
+    assert info.value.origin is Origin.STATUS
+
+
+def test_404_elsewhere_stays_not_found() -> None:
+    """Only recordInfo reads a 404 as "no such task"."""
+    with pytest.raises(KieNotFound) as info:
+        parse_download_url_response(200, UNKNOWN_TASK_DOC)
+    assert not isinstance(info.value, KieTaskNotFound)
 
 
 def test_other_422_on_record_info_is_not_task_not_found() -> None:
@@ -122,42 +111,198 @@ def test_other_422_on_record_info_is_not_task_not_found() -> None:
     assert not isinstance(info.value, KieTaskNotFound)
 
 
-def test_s2_success_callback() -> None:
-    """The seedream success callback parses, with creditsConsumed and double-encoded param."""
-    cb = parse_callback(S2_CALLBACK)
-    assert cb.code == 200
-    assert cb.msg == "Playground task completed successfully."
-    rec = cb.record
-    assert rec.task_id == "558a0e58d58a6cb69e5c6a55170398da"
-    assert rec.state is TaskState.SUCCESS
-    assert rec.result_urls == (
-        "https://tempfile.aiquickdraw.com/p/558a0e58d58a6cb69e5c6a55170398da_1_1786413281_4092.jpg",
-    )
-    assert rec.credits_consumed == 5
-    assert rec.cost_time == 21
-    assert rec.create_time == 1786413258000
-    assert json.loads(json.loads(rec.param)["input"])["seed"] == -88165251
-
-
-def test_s8_fail_callback_with_consume_credits() -> None:
-    """The older failure callback's consumeCredits is read as credits_consumed."""
-    cb = parse_callback(S8_FAIL_CALLBACK)
-    assert cb.code == 501
-    assert cb.msg == "Playground task failed."
-    assert cb.record.state is TaskState.FAIL
-    assert cb.record.fail_code == "500"
-    assert cb.record.fail_msg == "Internal server error"
-    assert cb.record.credits_consumed == 0
-    assert cb.record.cost_time == 0
-
-
 def test_consume_credits_fallback_and_precedence() -> None:
     """creditsConsumed wins over consumeCredits; either alone is read."""
     base = {"taskId": "t", "state": "success", "param": "{}"}
     assert parse_task_record({**base, "consumeCredits": 100}).credits_consumed == 100
     both = {**base, "consumeCredits": 100, "creditsConsumed": 10}
     assert parse_task_record(both).credits_consumed == 10
-    assert parse_task_record({**base, "creditsConsumed": 3.5}).credits_consumed == 3.5
+    assert parse_task_record({**base, "creditsConsumed": 3.5}).credits_consumed == Decimal("3.5")
+    assert parse_task_record(base).credits_consumed == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "exact"),
+    [
+        ("0.8", "0.8"),
+        ("5.5", "5.5"),
+        ("4.0", "4.0"),
+        ("5", "5"),
+        ("0", "0"),
+        ("0.1", "0.1"),
+        ("0.30000000000000004", "0.30000000000000004"),
+        ("12.345678901234567890123", "12.345678901234567890123"),
+        ("2.5e1", "25"),
+        ('"5.5"', "5.5"),
+        ("-0.0", "0"),
+    ],
+)
+def test_credits_consumed_is_exact_from_the_wire(text: str, exact: str) -> None:
+    """creditsConsumed is read from the JSON text into a Decimal, never through a float."""
+    body = _record_body(json.dumps(GOOD)[:-1] + ', "creditsConsumed": ' + text + "}")
+    rec = parse_record_info_response(200, body)
+    assert type(rec.credits_consumed) is Decimal
+    assert rec.credits_consumed == Decimal(exact)
+    assert rec.credits_consumed.is_finite() and rec.credits_consumed >= 0
+
+
+def test_sum_of_fractional_charges_is_exact() -> None:
+    """Ten 0.1-credit tasks add up to exactly 1 credit (a float sum would not)."""
+    body = _record_body(json.dumps(GOOD)[:-1] + ', "creditsConsumed": 0.1}')
+    total = sum(
+        (parse_record_info_response(200, body).credits_consumed for _ in range(10)), Decimal(0)
+    )
+    assert total == Decimal(1)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "-5",
+        "-0.8",
+        "1e400",
+        "1000001",
+        '"lots"',
+        '"NaN"',
+        "true",
+        "[5]",
+        '{"n": 5}',
+    ],
+)
+def test_nonsense_charge_is_zero_with_a_warning(
+    text: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A creditsConsumed that is no sane charge is read as 0 and logged; the record stays good."""
+    caplog.set_level(logging.WARNING, logger="bot.kie")
+    body = _record_body(json.dumps(GOOD)[:-1] + ', "creditsConsumed": ' + text + "}")
+    rec = parse_record_info_response(200, body)
+    assert rec.state is TaskState.SUCCESS
+    assert rec.result_urls == ("https://tempfile.aiquickdraw.com/p/t1_1.jpg",)
+    assert rec.credits_consumed == 0
+    assert type(rec.credits_consumed) is Decimal
+    assert "creditsConsumed" in caplog.text
+    assert "t1" in caplog.text
+
+
+@pytest.mark.parametrize("key", ["costTime", "createTime", "completeTime", "updateTime"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "1e400",
+        "-1e400",
+        "NaN",
+        "Infinity",
+        "-Infinity",
+        "-1",
+        '"soon"',
+        '"NaN"',
+        "true",
+        "[1]",
+        '{"s": 1}',
+        "1e30",
+        "99999999999999999999999",
+    ],
+)
+def test_nonsense_times_become_none(key: str, text: str) -> None:
+    """A costTime or epoch time that makes no sense is None; the good record still parses."""
+    body = _record_body(json.dumps(GOOD)[:-1] + f', "{key}": {text}}}')
+    rec = parse_record_info_response(200, body)
+    assert rec.state is TaskState.SUCCESS
+    assert rec.credits_consumed == Decimal("5.5")
+    field = {
+        "costTime": "cost_time",
+        "createTime": "create_time",
+        "completeTime": "complete_time",
+        "updateTime": "update_time",
+    }[key]
+    assert getattr(rec, field) is None
+
+
+def test_huge_exponent_is_refused_without_computing_it() -> None:
+    """1e999999999 is compared, never turned into an int (that would take forever)."""
+    body = _record_body(json.dumps(GOOD)[:-1] + ', "costTime": 1e999999999}')
+    assert parse_record_info_response(200, body).cost_time is None
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "value"),
+    [
+        ("costTime", "21", 21),
+        ("costTime", "0", 0),
+        ("costTime", "21.6", 22),
+        ("costTime", '"37"', 37),
+        ("costTime", "null", None),
+        ("costTime", '""', None),
+        ("createTime", "1786413258000", 1786413258000),
+        ("createTime", "1786413258000.4", 1786413258000),
+        ("createTime", "0", None),
+        ("createTime", "253402300799999", 253402300799999),
+        ("createTime", "253402300800000", None),
+    ],
+)
+def test_sane_times(key: str, text: str, value: int | None) -> None:
+    """Sane times are read as whole numbers; fractions are rounded; bounds are inclusive."""
+    rec = parse_task_record(decode_json(json.dumps({**GOOD})[:-1] + f', "{key}": {text}}}'))
+    field = "cost_time" if key == "costTime" else "create_time"
+    assert getattr(rec, field) == value
+    assert getattr(rec, field) is None or type(getattr(rec, field)) is int
+
+
+def test_floats_in_a_decoded_body_keep_their_short_form() -> None:
+    """A body someone already decoded with floats still gives 0.8, not 0.8000000000000000444."""
+    rec = parse_task_record({**GOOD, "creditsConsumed": 0.8})
+    assert rec.credits_consumed == Decimal("0.8")
+
+
+def test_odd_fail_fields_never_fail_the_record() -> None:
+    """A failCode or failMsg that is not text is dropped, not raised."""
+    rec = parse_task_record(
+        decode_json(json.dumps({**GOOD, "failCode": {"x": 1}, "failMsg": True}))
+    )
+    assert (rec.fail_code, rec.fail_msg) == (None, None)
+    rec = parse_task_record(decode_json(json.dumps(GOOD)[:-1] + ', "failCode": 500.0}'))
+    assert rec.fail_code == "500.0"
+
+
+def test_decoded_param_with_decimals_is_kept_as_a_string() -> None:
+    """A param that arrives as an object is re-encoded, decimals and all."""
+    rec = parse_task_record(decode_json('{"taskId":"t","state":"waiting","param":{"x":1.5}}'))
+    assert json.loads(rec.param) == {"x": 1.5}
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 1000, 100_000])
+def test_too_deep_json_is_refused_before_recursing(depth: int) -> None:
+    """Nesting past MAX_JSON_DEPTH is refused by a scan, never by a RecursionError."""
+    text = "[" * depth + "]" * depth
+    with pytest.raises(JsonTooDeep):
+        decode_json(text)
+    with pytest.raises(KieUnexpectedResponse):
+        parse_envelope(200, '{"code":200,"msg":"ok","data":' + text + "}")
+    with pytest.raises(KieUnexpectedResponse):
+        parse_callback('{"code":200,"data":' + "{" * depth + "}" * depth + "}")
+    with pytest.raises(KieUnexpectedResponse, match="resultJson"):
+        parse_result_urls(text)
+
+
+def test_depth_limit_counts_only_real_brackets() -> None:
+    """Brackets inside strings, escaped quotes included, do not count; the limit is inclusive."""
+    assert decode_json("[" * MAX_JSON_DEPTH + "]" * MAX_JSON_DEPTH)
+    nested_text = json.dumps({"s": "[" * 100 + '\\"' + "{" * 100, "t": ["\\"]})
+    assert decode_json(nested_text)["s"].startswith("[[[")
+    escaped_quote = '["\\"' + "[" * 40 + '"]'
+    assert decode_json(escaped_quote) == ['"' + "[" * 40]
+
+
+def test_decode_json_reads_exact_decimals() -> None:
+    """Fractions and exponents become Decimal; integers stay int; NaN stays visible."""
+    value = decode_json(b'{"a": 0.8, "b": 5, "c": 1e400, "d": NaN}')
+    assert value["a"] == Decimal("0.8") and type(value["a"]) is Decimal
+    assert value["b"] == 5 and type(value["b"]) is int
+    assert value["c"] == Decimal("1e400")
+    assert value["d"].is_nan()
 
 
 @pytest.mark.parametrize(
@@ -199,11 +344,11 @@ def test_record_param_object_is_kept_as_string() -> None:
     [
         {"state": "success"},
         {"taskId": "t", "state": "done"},
-        {"taskId": "t", "state": "success", "createTime": "soon"},
+        {"taskId": "", "state": "success"},
     ],
 )
 def test_record_shape_errors(data: dict[str, Any]) -> None:
-    """Records without a task id, with an unknown state or a bad time raise clearly."""
+    """Records without a task id or with an unknown state raise clearly."""
     with pytest.raises(KieUnexpectedResponse):
         parse_task_record(data)
 
@@ -274,11 +419,17 @@ def test_http_error_with_success_body_fails() -> None:
         parse_create_task_response(502, body)
 
 
-def test_retry_after_is_attached_to_rate_limit() -> None:
-    """A Retry-After value passed in reaches KieRateLimited."""
-    with pytest.raises(KieRateLimited) as info:
-        parse_envelope(429, '{"code":429,"msg":"slow down"}', retry_after=3.0)
+@pytest.mark.parametrize(("code", "cls"), [(429, KieRateLimited), (455, KieMaintenance)])
+@pytest.mark.parametrize("body", ['{"code":CODE,"msg":"not now"}', "Service Unavailable"])
+def test_retry_after_is_attached_to_not_now(code: int, cls: type[KieNotNow], body: str) -> None:
+    """A Retry-After value passed in reaches KieRateLimited and KieMaintenance, both KieNotNow."""
+    with pytest.raises(cls) as info:
+        parse_envelope(code, body.replace("CODE", str(code)), retry_after=3.0)
+    assert isinstance(info.value, KieNotNow)
     assert info.value.retry_after == 3.0
+    with pytest.raises(cls) as info:
+        parse_envelope(200, '{"code":CODE}'.replace("CODE", str(code)))
+    assert info.value.retry_after is None
 
 
 def test_cloudflare_1010_is_clear() -> None:
@@ -322,8 +473,9 @@ def test_unknown_model_example() -> None:
 
 
 def test_credits_and_download_url() -> None:
-    """The credit and download-url examples parse to an int and a URL."""
-    assert parse_credits_response(200, '{"code":200,"msg":"success","data":100}') == 100
+    """The credit and download-url examples parse to an exact Decimal and a URL."""
+    balance = parse_credits_response(200, '{"code":200,"msg":"success","data":100}')
+    assert balance == 100 and type(balance) is Decimal
     url = parse_download_url_response(
         200, '{"code":200,"msg":"success","data":"https://tempfile.aiquickdraw.com/x.jpg"}'
     )
@@ -332,6 +484,24 @@ def test_credits_and_download_url() -> None:
         parse_credits_response(200, '{"code":200,"msg":"success","data":"lots"}')
     with pytest.raises(KieUnexpectedResponse):
         parse_download_url_response(200, '{"code":200,"msg":"success","data":null}')
+
+
+@pytest.mark.parametrize(
+    ("data", "exact"),
+    [("2510430.5", "2510430.5"), ("0.8", "0.8"), ("-3.25", "-3.25"), ('"12.5"', "12.5")],
+)
+def test_balance_is_exact(data: str, exact: str) -> None:
+    """A fractional (even negative) balance is returned exactly, never truncated."""
+    balance = parse_credits_response(200, '{"code":200,"msg":"success","data":' + data + "}")
+    assert type(balance) is Decimal
+    assert str(balance) == exact
+
+
+@pytest.mark.parametrize("data", ["NaN", "Infinity", "-Infinity", "true", "null", '"lots"', "{}"])
+def test_balance_that_is_no_number_is_unexpected(data: str) -> None:
+    """A balance that is no finite number is an error, never a made-up figure."""
+    with pytest.raises(KieUnexpectedResponse):
+        parse_credits_response(200, '{"code":200,"msg":"success","data":' + data + "}")
 
 
 def test_bytes_and_mapping_bodies() -> None:

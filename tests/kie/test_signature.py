@@ -74,6 +74,7 @@ def test_data_task_id_wins_over_top_level() -> None:
         (KEY, {"data": {}}, headers(), TS),
         (KEY, "not json", headers(), TS),
         (KEY, "[1, 2]", headers(), TS),
+        (KEY, "[" * 100_000 + "]" * 100_000, headers(), TS),
     ],
 )
 def test_verify_refuses(key: str, body: object, hdrs: dict[str, str], now: float) -> None:
