@@ -8,6 +8,19 @@ SQLite has one connection: every statement and transaction takes a lock so that 
 coroutines never interleave inside each other's transaction. Transactions there start with
 `BEGIN IMMEDIATE`, which takes SQLite's write lock up front, so a reservation's read and write
 happen under one lock, as `SELECT … FOR UPDATE` gives on PostgreSQL.
+
+SQLite runs with `synchronous=FULL`: in WAL mode `NORMAL` lets a power cut lose the last
+commits (say, the write marking a job SUBMITTING just before its paid createTask goes out, so
+the task would be sent again after a reboot). `FULL` syncs the WAL at every commit; the cost is
+measured by `bench/sqlite_durability.py`.
+
+Cancellation never leaves the SQLite connection inside a transaction: aiosqlite runs each
+statement on its own thread, where a cancelled caller cannot stop it, so BEGIN, COMMIT and
+ROLLBACK are awaited to the end (a cancellation is raised once they are done) and the block is
+rolled back on any exception, cancellation included. A cancellation that arrives before COMMIT
+starts leaves nothing written; one that arrives during COMMIT is raised after the commit. On
+PostgreSQL asyncpg's transaction block gives the same guarantees (tests/store/test_database.py
+shows both).
 """
 
 from __future__ import annotations
@@ -15,10 +28,10 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import aiosqlite
 import asyncpg
@@ -26,6 +39,7 @@ import asyncpg
 __all__ = ["Connection", "Database", "open_database"]
 
 Row = dict[str, Any]
+T = TypeVar("T")
 _PARAM = re.compile(r"\$(\d+)")
 
 
@@ -65,6 +79,27 @@ class Database(Connection, Protocol):
 
 def _sqlite_sql(sql: str) -> str:
     return _PARAM.sub(r"?\1", sql)
+
+
+async def _to_the_end(aw: Awaitable[T]) -> T:
+    """Await `aw` until it is done even if the caller is cancelled meanwhile; then re-raise.
+
+    `asyncio.shield` alone would hand the cancellation back at once while the statement still
+    runs on aiosqlite's thread, so the caller could neither see how it ended nor clean up.
+    Only BEGIN, COMMIT and ROLLBACK go through here; each is bounded by `busy_timeout`.
+    """
+    task = asyncio.ensure_future(aw)
+    cancelled: asyncio.CancelledError | None = None
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+    if cancelled is not None:
+        if not task.cancelled():
+            task.exception()  # retrieved: the cancellation is what the caller gets
+        raise cancelled
+    return task.result()
 
 
 class _SqliteTx:
@@ -118,7 +153,7 @@ class SqliteDatabase:
         conn.row_factory = sqlite3.Row
         for pragma in (
             "PRAGMA journal_mode=WAL",
-            "PRAGMA synchronous=NORMAL",
+            "PRAGMA synchronous=FULL",
             "PRAGMA foreign_keys=ON",
             "PRAGMA busy_timeout=5000",
         ):
@@ -143,15 +178,42 @@ class SqliteDatabase:
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Connection]:
-        """Run the block in one IMMEDIATE transaction; roll back if it raises."""
+        """Run the block in one IMMEDIATE transaction; roll back if it raises or is cancelled."""
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                await _to_the_end(self._statement("BEGIN IMMEDIATE"))
+            except BaseException:
+                # Cancelled while BEGIN ran (it then finished) or BEGIN failed: whichever, the
+                # connection must not stay inside a transaction nobody will end.
+                await self._rollback_if_open()
+                raise
             try:
                 yield self._plain
             except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await self._rollback_if_open()
                 raise
-            await self._conn.execute("COMMIT")
+            try:
+                await _to_the_end(self._statement("COMMIT"))
+            except BaseException:
+                # A COMMIT that fails (a deferred foreign key, a busy database) leaves the
+                # transaction open; a cancelled one has finished, committed, before this runs.
+                await self._rollback_if_open()
+                raise
+
+    async def _statement(self, sql: str) -> None:
+        cursor = await self._conn.execute(sql)
+        await cursor.close()
+
+    async def _rollback_if_open(self) -> None:
+        if not self._conn.in_transaction:
+            return
+        try:
+            await _to_the_end(self._statement("ROLLBACK"))
+        except sqlite3.OperationalError:
+            # Some errors end the transaction themselves (SQLite rolls back on a full disk,
+            # say), possibly in a statement that was still running when we looked.
+            if self._conn.in_transaction:
+                raise
 
     async def close(self) -> None:
         async with self._lock:
