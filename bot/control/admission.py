@@ -33,7 +33,11 @@ SEED_MIN, SEED_MAX = -(2**31), 2**31 - 1
 
 
 class TooManyJobs(UserFacingError):
-    """The member already has as many jobs in flight as the server allows."""
+    """The member already has as many jobs at kie and waiting in line as the bot allows."""
+
+
+# A member's jobs that hold a place at kie (MAX_JOBS_PER_MEMBER) or in line (MAX_QUEUED_…).
+AT_KIE = frozenset({JobState.SUBMITTING, JobState.RUNNING})
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,8 +65,9 @@ class Standing:
 
     figures: Sequence[QuotaFigure]
     jobs: Sequence[Job]
-    max_jobs: int
+    max_jobs: int  # at kie at once
     refusal: str | None
+    max_queued: int = 0  # more waiting in line
 
 
 def check_prompt(prompt: str) -> str:
@@ -92,15 +97,19 @@ class Admission:
         jobs: JobStore,
         engine: JobEngine,
         max_jobs_per_member: int,
+        max_queued_per_member: int = 5,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.control = control
         self.jobs = jobs
         self.engine = engine
+        # Up to max_jobs_per_member of a member's jobs at kie, max_queued_per_member more
+        # waiting in line (the engine's line keeps the first limit: bot/jobs/line.py).
         self.max_jobs_per_member = max_jobs_per_member
+        self.max_queued_per_member = max_queued_per_member
         self.clock = clock
         # One member's requests are admitted one at a time, so two quick ones can't both
-        # pass the per-member limit.
+        # pass the per-member limits.
         self._member_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -115,13 +124,10 @@ class Admission:
         if lock is None:
             lock = self._member_locks[key] = asyncio.Lock()
         async with lock:
-            in_flight = await self.jobs.in_flight(ask.guild_id, ask.user_id)
-            limit = self.max_jobs_per_member
-            if len(in_flight) >= limit:
-                raise TooManyJobs(
-                    f"You already have {len(in_flight)} image request(s) in progress "
-                    f"(the limit is {limit}). Wait for one to finish, or cancel it."
-                )
+            # Counted first, reported after the quota: a member over both hears about the
+            # quota, which says which limit and when it resets. Only this member's own
+            # admissions add to the count, and they wait for this lock.
+            full = self._line_full(await self.jobs.in_flight(ask.guild_id, ask.user_id))
             job = self._new_job(ask, options)
             # The reservation and the row commit together: neither exists without the other.
             async with self.control.db.transaction() as tx:
@@ -135,9 +141,24 @@ class Admission:
                     now=job.created_at,
                     conn=tx,
                 )
+                if full is not None:
+                    raise full  # rolls the reservation back
                 await self.jobs.insert(job, conn=tx)
         await self.engine.accept(job)
         return job
+
+    def _line_full(self, in_flight: Sequence[Job]) -> TooManyJobs | None:
+        """Return the refusal if the member's jobs fill both their kie and waiting places."""
+        at_kie = sum(job.state in AT_KIE for job in in_flight)
+        waiting = sum(job.state is JobState.QUEUED for job in in_flight)
+        at_once, more = self.max_jobs_per_member, self.max_queued_per_member
+        if at_kie + waiting < at_once + more:
+            return None
+        return TooManyJobs(
+            f"You already have {_requests(at_kie)} at kie.ai and {waiting} waiting in line; "
+            f"the limit is {at_once} at kie.ai at once and {more} more waiting. "
+            "Wait for one to finish, or cancel one."
+        )
 
     async def options(self, ask: Ask) -> JobOptions:
         """Apply the prompt rules and the channel's rules and defaults, or refuse."""
@@ -151,9 +172,10 @@ class Admission:
         refusal = is_allowed(settings, await channels.get_mode(ask.guild_id))
         if refusal:
             raise UserFacingError(refusal)
-        await self.control.blocklist.ensure_clean(ask.guild_id, prompt)
         resolution = ask.resolution or settings.resolution
         images = ask.images or settings.images
+        # What kie will receive (the prompt and any count sentence), not just the prompt.
+        await self.control.blocklist.ensure_clean(ask.guild_id, prompt, images=images)
         refusal = check_caps(settings, resolution=resolution, images=images)
         if refusal:
             raise UserFacingError(refusal)
@@ -229,4 +251,9 @@ class Admission:
             jobs=await self.jobs.in_flight(guild_id, user_id),
             max_jobs=self.max_jobs_per_member,
             refusal=is_allowed(settings, await channels.get_mode(guild_id)),
+            max_queued=self.max_queued_per_member,
         )
+
+
+def _requests(count: int) -> str:
+    return f"{count} image request" + ("" if count == 1 else "s")

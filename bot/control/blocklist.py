@@ -12,16 +12,28 @@ timer nor a thread can stop one. Safety therefore comes from a static check when
 added. It is refused if it is longer than 200 characters, invalid, uses backreferences or
 conditionals, or puts a repeat or alternation inside a repeat (``(a+)+``, ``(.*)*``,
 ``(a|ab)*``). Its cost is then estimated as the product of its repeats' widths (an unbounded
-repeat counts as the 5000-character prompt), because overlapping repeats backtrack
-polynomially: ``.*a.*b`` took minutes on 5000 characters, ``.*x`` 0.1 s. Each regex may cost
-at most 21 000 (one unbounded repeat and two ``?``, or short bounded ones like ``{0,20}``)
-and a guild's regexes together 50 000, which bounds a check at a second or two against a
-prompt built to be worst, and milliseconds for real prompts.
+repeat counts as a 5000-character text, the longest prompt /imagine accepts), because
+overlapping repeats backtrack polynomially: ``.*a.*b`` took minutes on 5000 characters,
+``.*x`` 0.1 s. Each regex may cost at most 21 000 (one unbounded repeat and two ``?``, or
+short bounded ones like ``{0,20}``) and a guild's regexes together 50 000, which bounds a
+check of 5000 characters at a second or two against a text built to be worst, and
+milliseconds for real prompts.
 
-Prompts are examined up to 5000 characters, the longest /imagine accepts (so nothing hides
-past the end), after NFKC normalisation with invisible format characters removed, so
-lookalike and zero-width tricks don't slip past. Each guild's entries are compiled once and
-cached until a write changes them.
+What is checked is exactly the text kie receives (`bot.jobs.prompt.prompt_for_kie`: the
+member's prompt plus any count sentence), whole, after NFKC normalisation with invisible
+format characters removed, so lookalike and zero-width tricks don't slip past. Nothing is cut:
+one character can become 18 under NFKC (U+FDFA), so a cut after normalisation once let a
+blocked word hide behind a few hundred such characters while kie still received it.
+
+Normalisation can make a 5000-character prompt about 90 000 characters long, and on such a
+text an unbounded repeat costs 18 times more per starting point, at 18 times as many starting
+points (``.*x`` took 34 s on 90 000). Before matching, each entry's search is therefore
+priced: the text's length times the entry's cost at that length (a word or phrase costs its
+length). If one search costs more than the costliest allowed regex on a 5000-character text,
+or all of them more than a full blocklist on one, the prompt is refused as too long to check
+rather than matched. Any text of up to 5000 characters is within both by construction, no real
+prompt comes near them, and nothing unchecked reaches kie. Each guild's entries are compiled
+once and cached until a write changes them.
 """
 
 from __future__ import annotations
@@ -37,6 +49,8 @@ from typing import Any
 from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting, PromptBlocked
+from bot.errors import UserFacingError
+from bot.jobs.prompt import prompt_for_kie
 from bot.store.database import Database
 
 __all__ = [
@@ -44,7 +58,9 @@ __all__ = [
     "MAX_GUILD_REGEX_COST",
     "MAX_REGEX_COST",
     "REGEX_PREFIX",
+    "VETTED_LENGTH",
     "BlocklistStore",
+    "PromptTooLongToCheck",
     "normalise_entry",
     "normalise_prompt",
     "regex_cost",
@@ -58,18 +74,37 @@ _c: Any = importlib.import_module("re._constants")
 REGEX_PREFIX = "re:"
 MAX_ENTRIES = 200
 MAX_ENTRY_LENGTH = 200
-MAX_PROMPT_EXAMINED = 5000  # the longest prompt /imagine accepts, so nothing hides past it
+VETTED_LENGTH = 5000  # regexes are priced for a text this long when added: the longest prompt
 MAX_REGEX_COST = 21_000  # one unbounded repeat (5001) and two ? (x2 each)
 MAX_GUILD_REGEX_COST = 50_000
+# What one search (text length x the entry's cost at that length) and a whole check may cost:
+# what the costliest allowed regex, and a full blocklist of regexes and words, cost on the
+# worst 5000-character text. A search holds the GIL throughout, so the first bounds how long
+# the event loop can stall (about 0.6 s here), the second the whole check (about 3 s).
+MAX_SEARCH_COST = MAX_REGEX_COST * VETTED_LENGTH
+MAX_CHECK_COST = VETTED_LENGTH * (MAX_GUILD_REGEX_COST + MAX_ENTRIES * MAX_ENTRY_LENGTH)
 _REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))
 _FORBIDDEN = {_c.GROUPREF: "backreferences", _c.GROUPREF_EXISTS: "conditional groups"}
 
 
+class PromptTooLongToCheck(UserFacingError):
+    """The prompt spells out to a text too long to check against the blocklist in bounded time."""
+
+    MESSAGE = (
+        "Your prompt is too long to check against this server's blocklist: it uses many "
+        "characters that each stand for several letters (like \ufdfa or \u33af). Shorten it, "
+        "or write those out."
+    )
+
+    def __init__(self, length: int) -> None:
+        super().__init__(self.MESSAGE)
+        self.length = length
+
+
 def normalise_prompt(prompt: str) -> str:
-    """Return the prompt as the blocklist sees it: NFKC, no format characters, capped."""
+    """Return the text as the blocklist sees it: NFKC, no format characters, never cut."""
     text = unicodedata.normalize("NFKC", prompt)
-    text = "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
-    return text[:MAX_PROMPT_EXAMINED]
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Cf")
 
 
 def normalise_entry(entry: str) -> str:
@@ -90,7 +125,7 @@ def regex_cost(pattern: str) -> int:
     except re.error as exc:
         raise InvalidSetting(f"That isn't a valid regular expression ({exc}).") from None
     try:
-        cost = _cost(parsed, in_repeat=False)
+        cost = _cost(parsed, in_repeat=False, length=VETTED_LENGTH)
     except _Unsafe as exc:
         raise InvalidSetting(f"That regular expression can't be used: {exc}.") from None
     if cost > MAX_REGEX_COST:
@@ -107,8 +142,9 @@ class _Unsafe(Exception):
     """A regex construct that can backtrack catastrophically."""
 
 
-def _cost(items: Any, *, in_repeat: bool) -> int:
-    """Estimate how much a sequence can backtrack: the product of its repeats' widths."""
+def _cost(items: Any, *, in_repeat: bool, length: int) -> int:
+    """Estimate how much a sequence can backtrack at each starting point of a `length`-long
+    text: the product of its repeats' widths (an unbounded repeat spans the whole text)."""
     cost = 1
     for op, arg in items:
         if op in _FORBIDDEN:
@@ -117,34 +153,54 @@ def _cost(items: Any, *, in_repeat: bool) -> int:
             low, high, body = arg
             if in_repeat:
                 raise _Unsafe("a repeat inside another repeat (like (a+)+) isn't allowed")
-            high = MAX_PROMPT_EXAMINED if high == _c.MAXREPEAT else min(high, MAX_PROMPT_EXAMINED)
-            cost *= max(high - low + 1, 1) * _cost(body, in_repeat=high > 1)
+            high = length if high == _c.MAXREPEAT else min(high, length)
+            cost *= max(high - low + 1, 1) * _cost(body, in_repeat=high > 1, length=length)
         elif op == _c.SUBPATTERN:
-            cost *= _cost(arg[-1], in_repeat=in_repeat)
+            cost *= _cost(arg[-1], in_repeat=in_repeat, length=length)
         elif op == _c.BRANCH:
             if in_repeat:
                 raise _Unsafe("alternation inside a repeat (like (a|ab)*) isn't allowed")
-            cost *= sum(_cost(branch, in_repeat=False) for branch in arg[1])
+            cost *= sum(_cost(branch, in_repeat=False, length=length) for branch in arg[1])
         elif op in (_c.ASSERT, _c.ASSERT_NOT):
-            cost *= _cost(arg[1], in_repeat=in_repeat)
+            cost *= _cost(arg[1], in_repeat=in_repeat, length=length)
         elif op == getattr(_c, "ATOMIC_GROUP", None):
-            cost *= _cost(arg, in_repeat=in_repeat)
-        if cost > MAX_REGEX_COST * MAX_PROMPT_EXAMINED:
-            break  # already far over budget; stop before the number grows huge
+            cost *= _cost(arg, in_repeat=in_repeat, length=length)
+        if cost > MAX_CHECK_COST:
+            break  # already over any budget; stop before the number grows huge
     return cost
 
 
-def _compile(entry: str) -> re.Pattern[str]:
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One entry, compiled, with what it needs to price a check."""
+
+    entry: str
+    pattern: re.Pattern[str]
+    parsed: Any  # a regex's parse tree; None for a word or phrase
+
+    def cost(self, length: int) -> int:
+        """Estimate the work at each starting point of a `length`-long text."""
+        if self.parsed is None:
+            return max(len(self.entry), 1)
+        try:
+            return _cost(self.parsed, in_repeat=False, length=length)
+        except _Unsafe:  # stored before today's rules: price it out of long texts
+            return MAX_CHECK_COST
+
+
+def _compile(entry: str) -> _Entry:
     if entry.startswith(REGEX_PREFIX):
-        return re.compile(entry[len(REGEX_PREFIX) :], re.IGNORECASE)
+        source = entry[len(REGEX_PREFIX) :]
+        return _Entry(entry, re.compile(source, re.IGNORECASE), _parser.parse(source))
     words = [re.escape(word) for word in entry.split()]
     # Look-arounds rather than \b, so entries that start or end with punctuation ("c++") work.
-    return re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+    pattern = re.compile(r"(?<!\w)" + r"\s+".join(words) + r"(?!\w)", re.IGNORECASE)
+    return _Entry(entry, pattern, None)
 
 
 @dataclass(frozen=True, slots=True)
 class _Compiled:
-    entries: tuple[tuple[str, re.Pattern[str]], ...]
+    entries: tuple[_Entry, ...]
 
 
 class BlocklistStore:
@@ -233,33 +289,45 @@ class BlocklistStore:
         if cached is not None:
             return cached
         generation = self._generation.get(guild_id, 0)
-        compiled = _Compiled(tuple((e, _compile(e)) for e in await self.entries(guild_id)))
+        compiled = _Compiled(tuple(_compile(e) for e in await self.entries(guild_id)))
         if self._generation.get(guild_id, 0) == generation:
             self._compiled[guild_id] = compiled
         return compiled
 
-    async def check(self, guild_id: int, prompt: str) -> str | None:
-        """Return the first entry the prompt matches, or None if it is clean."""
+    async def check(self, guild_id: int, text: str) -> str | None:
+        """Return the first entry `text` (all of it) matches, or None if it is clean.
+
+        Raise PromptTooLongToCheck if the normalised text is too long to match in bounded time.
+        """
         compiled = await self._entries(guild_id)
         if not compiled.entries:
             return None
-        text = normalise_prompt(prompt)
-        # Matching is bounded (entries are vetted when added) but still CPU work on up to
-        # 5000 characters: keep it off the event loop so acknowledgements never wait on it.
+        # Normalising and matching are bounded but still CPU work on up to ~90 000
+        # characters: keep them off the event loop so acknowledgements never wait on them.
         return await asyncio.to_thread(_first_match, compiled.entries, text)
 
-    async def ensure_clean(self, guild_id: int, prompt: str) -> None:
-        """Raise PromptBlocked if the prompt matches an entry."""
-        entry = await self.check(guild_id, prompt)
+    async def ensure_clean(self, guild_id: int, prompt: str, *, images: int) -> None:
+        """Raise PromptBlocked if what kie would receive for this prompt and image count
+        matches an entry (PromptTooLongToCheck if it can't be checked in bounded time)."""
+        entry = await self.check(guild_id, prompt_for_kie(prompt, images))
         if entry is not None:
             raise PromptBlocked(entry)
 
 
-def _first_match(entries: Sequence[tuple[str, re.Pattern[str]]], text: str) -> str | None:
-    """Return the first entry whose pattern occurs in `text`."""
-    for entry, pattern in entries:
-        if pattern.search(text):
-            return entry
+def _within_budget(entries: Sequence[_Entry], length: int) -> bool:
+    """Return whether searching a `length`-long text for `entries` stays within the bounds."""
+    costs = [length * entry.cost(length) for entry in entries]
+    return max(costs, default=0) <= MAX_SEARCH_COST and sum(costs) <= MAX_CHECK_COST
+
+
+def _first_match(entries: Sequence[_Entry], text: str) -> str | None:
+    """Return the first entry whose pattern occurs in the normalised `text`."""
+    normalised = normalise_prompt(text)
+    if not _within_budget(entries, len(normalised)):
+        raise PromptTooLongToCheck(len(normalised))
+    for entry in entries:
+        if entry.pattern.search(normalised):
+            return entry.entry
     return None
 
 
