@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,6 +13,7 @@ from discord.ext import commands
 from bot.control.admission import SEED_MAX, SEED_MIN, Ask, new_seed
 from bot.errors import UserFacingError
 from bot.jobs.models import InteractionRef, Job
+from bot.jobs.places import expected_start
 from bot.jobs.ports import Progress
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS
 from cogs._common import RESOLUTION_CHOICES, SIZE_CHOICES, rules_channel_id, rules_channel_is_nsfw
@@ -113,7 +115,12 @@ class Imagine(commands.Cog):
                 parent_job_id=parent.id if parent else None,
             )
         )
-        progress = Progress(queue_position=self.bot.engine.position(job.id))
+        # The first real message: place in line and when the job will likely start.
+        place = self.bot.engine.position(job.id)
+        progress = Progress(
+            queue_position=place,
+            starts_at=expected_start(place, now=time.time()) if place else None,
+        )
         await interaction.edit_original_response(
             embed=progress_embed(job, progress), view=progress_view(job.id)
         )

@@ -28,27 +28,43 @@ _KIE_STATES = {
 }
 
 
+_STAGES = {
+    "downloading": "Downloading the images from kie.ai",
+    "posting": "Posting the images",
+}
+
+
 def _status(job: Job, progress: Progress) -> str:
     if job.state is JobState.QUEUED:
         if progress.queue_position:
-            return f"Waiting in line — position **{progress.queue_position}**"
-        return "Waiting in line"
+            status = f"Waiting in line — place **{progress.queue_position:,}**"
+        else:
+            status = "Waiting in line"
+        if progress.behind_own:
+            status += " (after your requests already at kie.ai)"
+        return status
     if job.state is JobState.SUBMITTING:
         return "Sending to kie.ai"
     if job.state is JobState.RUNNING:
         return _KIE_STATES.get(job.kie_state or "", "Working")
     if job.state is JobState.DELIVERING:
-        return "Downloading and posting the images"
+        return _STAGES.get(progress.stage or "", "Downloading and posting the images")
     return job.state.value.title()
 
 
 def progress_embed(job: Job, progress: Progress) -> discord.Embed:
-    """Return the embed showing a job in progress."""
+    """Return the embed showing a job in progress.
+
+    Waiting: its place in line and when it will likely start; at kie: kie's state and when
+    it will likely finish; then downloading or posting.
+    """
     embed = discord.Embed(
         title="Imagining…", description=truncate(job.options.prompt, 1000), colour=COLOUR_WORKING
     )
     embed.add_field(name="Status", value=_status(job, progress), inline=False)
-    embed.add_field(name="Started", value=f"<t:{int(job.created_at)}:R>")
+    embed.add_field(name="Asked", value=f"<t:{int(job.created_at)}:R>")
+    if progress.starts_at and job.state is JobState.QUEUED:
+        embed.add_field(name="Expected start", value=f"<t:{int(progress.starts_at)}:R>")
     if progress.eta and job.state in (JobState.RUNNING, JobState.SUBMITTING):
         embed.add_field(name="Expected", value=f"<t:{int(progress.eta)}:R>")
     embed.set_footer(text=_options_line(job))
