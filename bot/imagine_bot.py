@@ -111,6 +111,7 @@ class ImagineBot(commands.Bot):
             jobs=self.engine.store,
             engine=self.engine,
             max_jobs_per_member=settings.max_jobs_per_member,
+            max_queued_per_member=settings.max_queued_per_member,
         )
         point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)
 

@@ -70,6 +70,7 @@ class Settings:
     discord_gateway_url: str = DEFAULT_DISCORD_GATEWAY_URL
     dev_guild_id: int | None = None
     max_jobs_per_member: int = 2
+    max_queued_per_member: int = 5
     log_level: str = "INFO"
 
     @classmethod
@@ -102,6 +103,7 @@ class Settings:
             ),
             dev_guild_id=env.optional("DEV_GUILD_ID", _snowflake),
             max_jobs_per_member=env.get("MAX_JOBS_PER_MEMBER", "2", _positive_int),
+            max_queued_per_member=env.get("MAX_QUEUED_PER_MEMBER", "5", _non_negative_int),
             log_level=env.get("LOG_LEVEL", "INFO", _log_level),
         )
 
@@ -205,6 +207,13 @@ def _positive_int(raw: str) -> int:
     value = _int(raw)
     if value < 1:
         raise ValueError(f"expected an integer of at least 1, got {value}")
+    return value
+
+
+def _non_negative_int(raw: str) -> int:
+    value = _int(raw)
+    if value < 0:
+        raise ValueError(f"expected an integer of at least 0, got {value}")
     return value
 
 

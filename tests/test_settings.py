@@ -22,6 +22,7 @@ def test_defaults_match_spec() -> None:
     assert s.discord_gateway_url.startswith("wss://gateway.discord.gg")
     assert s.dev_guild_id is None
     assert s.max_jobs_per_member == 2
+    assert s.max_queued_per_member == 5
     assert s.log_level == "INFO"
 
 
@@ -40,6 +41,7 @@ def test_every_variable_is_read() -> None:
         "DISCORD_GATEWAY_URL": "ws://127.0.0.1:1/gateway",
         "DEV_GUILD_ID": "123456789012345678",
         "MAX_JOBS_PER_MEMBER": "5",
+        "MAX_QUEUED_PER_MEMBER": "0",
         "LOG_LEVEL": "debug",
     }
     s = Settings.from_env(env)
@@ -53,6 +55,7 @@ def test_every_variable_is_read() -> None:
     assert s.discord_gateway_url == "ws://127.0.0.1:1/gateway"
     assert s.dev_guild_id == 123456789012345678
     assert s.max_jobs_per_member == 5
+    assert s.max_queued_per_member == 0
     assert s.log_level == "DEBUG"
 
 
@@ -70,6 +73,8 @@ def test_every_variable_is_read() -> None:
         ("DISCORD_GATEWAY_URL", "http://x"),
         ("DEV_GUILD_ID", "abc"),
         ("MAX_JOBS_PER_MEMBER", "0"),
+        ("MAX_QUEUED_PER_MEMBER", "-1"),
+        ("MAX_QUEUED_PER_MEMBER", "five"),
         ("LOG_LEVEL", "LOUD"),
         ("KIE_RESULT_HOSTS", " , "),
         ("KIE_RESULT_HOSTS", "http://x.com/"),
