@@ -28,6 +28,14 @@ class FairQueue:
             self._members.setdefault(member_id, deque()).append(job_id)
             self._ready.notify()
 
+    async def put_front(self, member_id: int, job_id: str) -> None:
+        """Put a job back at the front of its member's line (it keeps its place)."""
+        async with self._ready:
+            jobs = self._members.setdefault(member_id, deque())
+            jobs.appendleft(job_id)
+            self._members.move_to_end(member_id, last=False)
+            self._ready.notify()
+
     async def get(self) -> str:
         """Wait for and take the next job: the front job of the member whose turn it is."""
         async with self._ready:
