@@ -172,9 +172,10 @@ class Admission:
         refusal = is_allowed(settings, await channels.get_mode(ask.guild_id))
         if refusal:
             raise UserFacingError(refusal)
-        await self.control.blocklist.ensure_clean(ask.guild_id, prompt)
         resolution = ask.resolution or settings.resolution
         images = ask.images or settings.images
+        # What kie will receive (the prompt and any count sentence), not just the prompt.
+        await self.control.blocklist.ensure_clean(ask.guild_id, prompt, images=images)
         refusal = check_caps(settings, resolution=resolution, images=images)
         if refusal:
             raise UserFacingError(refusal)
