@@ -54,11 +54,8 @@ def application_id_from_token(token: str) -> int | None:
 
 
 def _secrets(settings: Settings) -> list[str]:
-    return [
-        s.reveal()
-        for s in (settings.discord_token, settings.kie_api_key, settings.kie_webhook_hmac_key)
-        if s is not None
-    ]
+    # The keys, and the passwords in DATABASE_URL and PUBLIC_BASE_URL.
+    return settings.secret_values()
 
 
 async def migrate(settings: Settings) -> int:

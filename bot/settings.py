@@ -2,16 +2,20 @@
 
 Nothing here reads the environment at import time; `Settings.from_env()` is called by
 `bot.__main__` after `load_dotenv()`. A missing or malformed value raises `SettingsError`
-whose message names the variable and never contains the value of a secret.
+whose message names the variable and never contains the value of a secret. URLs may carry a
+password (`postgresql://user:password@host/db`): `repr(Settings)` and every error message
+show them with the user name and password replaced, and `secret_values()` hands the
+passwords to the log filter (bot/logs.py).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TypeVar
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 __all__ = ["Secret", "Settings", "SettingsError"]
 
@@ -23,6 +27,7 @@ DEFAULT_KIE_RESULT_HOSTS = "aiquickdraw.com,redpandaai.co"
 DEFAULT_DISCORD_API_BASE_URL = "https://discord.com/api/v10"
 DEFAULT_DISCORD_GATEWAY_URL = "wss://gateway.discord.gg/"
 LOG_LEVELS = ("CRITICAL", "ERROR", "WARNING", "INFO", "DEBUG")
+REDACTED = "**********"
 
 
 class SettingsError(Exception):
@@ -53,7 +58,7 @@ class Secret:
         return hash(self._value)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Settings:
     """The bot's whole configuration (the README's "Configuration" table)."""
 
@@ -112,6 +117,25 @@ class Settings:
         """Return the numeric logging level."""
         return logging.getLevelNamesMapping()[self.log_level]
 
+    def secret_values(self) -> list[str]:
+        """Return every secret value, for the log filter: keys, and passwords inside URLs."""
+        keys = (self.discord_token, self.kie_api_key, self.kie_webhook_hmac_key)
+        values = [key.reveal() for key in keys if key is not None]
+        for url in (self.database_url, self.public_base_url):
+            values.extend(_passwords(url))
+        return values
+
+    def __repr__(self) -> str:
+        shown = []
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if isinstance(value, str):
+                value = without_userinfo(value)
+            shown.append(f"{f.name}={value!r}")
+        return f"Settings({', '.join(shown)})"
+
+    __str__ = __repr__
+
 
 class _Reader:
     """Read variables, turning every parse failure into a SettingsError naming the variable."""
@@ -152,22 +176,76 @@ class _Reader:
             raise SettingsError(f"{name} is malformed: {exc}") from None
 
 
+def without_userinfo(url: str) -> str:
+    """Return `url` with any user name and password replaced, to show it."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or "@" not in rest:
+        return url
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    # An '@' only past the host means a user name or password with an unencoded / ? or #:
+    # hide everything up to the last '@' rather than guess where the password ends.
+    at = authority.rfind("@") if "@" in authority else rest.rfind("@")
+    return f"{scheme}://{REDACTED}{rest[at:]}"
+
+
+def _passwords(url: str | None) -> list[str]:
+    """Return the password in `url`'s userinfo, as written and decoded (none: [])."""
+    if not url or "://" not in url:
+        return []
+    authority = re.split(r"[/?#]", url.partition("://")[2], maxsplit=1)[0]
+    password = authority.rpartition("@")[0].partition(":")[2]
+    return sorted({p for p in (password, unquote(password)) if p})
+
+
 def _non_empty(raw: str) -> str:
     return raw
+
+
+_ENCODE = "percent-encode any of : / ? # @ [ ] in the user name or password"
 
 
 def _database_url(raw: str) -> str:
     if raw.startswith("sqlite:///") and len(raw) > len("sqlite:///"):
         return raw
     if raw.startswith(("postgresql://", "postgres://")):
+        _check_postgres_url(raw)
         return raw
     raise ValueError("expected sqlite:///PATH or postgresql://…")
 
 
+def _check_postgres_url(raw: str) -> None:
+    """Refuse what asyncpg would misread, without ever echoing the URL.
+
+    asyncpg splits the URL with urllib and takes what lies between `//` and the first `@` as
+    user and password. An unencoded `/ ? # @` in a password moves part of it into the host,
+    port or database name, and connection errors then print that part ("invalid literal for
+    int() with base 10: 'pass'"), so such URLs stop here, named but never shown.
+    """
+    if "#" in raw:
+        raise ValueError(f"it contains '#'; {_ENCODE}")
+    try:
+        authority = urlsplit(raw).netloc
+    except ValueError:
+        raise ValueError(f"it is not a valid URL; {_ENCODE}") from None
+    if raw.count("@") > 1 or ("@" in raw and "@" not in authority):
+        raise ValueError(f"it has an '@' outside the user name and password; {_ENCODE}")
+    for host in authority.rpartition("@")[2].split(","):
+        port = re.fullmatch(r"\[[^\]]*\](?::(.*))?|[^:\[\]]*(?::(.*))?", host)
+        if port is None:
+            raise ValueError(f"a host is not a name, an address or [an IPv6 address]; {_ENCODE}")
+        number = port.group(1) or port.group(2) or ""
+        if number and not number.isdigit():
+            raise ValueError(f"a port is not a number; {_ENCODE}")
+
+
 def _url(raw: str, schemes: tuple[str, ...]) -> str:
-    parts = urlsplit(raw)
+    try:
+        parts = urlsplit(raw)
+    except ValueError:
+        raise ValueError(f"expected a {' or '.join(schemes)} URL") from None
     if parts.scheme not in schemes or not parts.netloc:
-        raise ValueError(f"expected a {' or '.join(schemes)} URL, got {raw!r}")
+        shown = without_userinfo(raw)
+        raise ValueError(f"expected a {' or '.join(schemes)} URL, got {shown!r}")
     return raw.rstrip("/")
 
 

@@ -107,3 +107,67 @@ def test_migrate_needs_no_secrets() -> None:
     """`required=()` lets migrate run with only the database configured."""
     s = Settings.from_env({}, required=())
     assert s.discord_token is None and s.kie_api_key is None
+
+
+def test_url_passwords_never_shown_in_repr() -> None:
+    """repr/str of settings hide the user name and password of DATABASE_URL and
+    PUBLIC_BASE_URL, keeping where they point."""
+    s = Settings.from_env(
+        {
+            **BASE,
+            "DATABASE_URL": "postgresql://user:pw@host/db",
+            "PUBLIC_BASE_URL": "https://hook:hook-secret@bot.example.com",
+        }
+    )
+    text = repr(s) + str(s)
+    assert ":pw@" not in text and "hook-secret" not in text
+    assert "postgresql://**********@host/db" in text
+    assert "https://**********@bot.example.com" in text
+    # The values themselves are intact for the code that connects.
+    assert s.database_url == "postgresql://user:pw@host/db"
+    assert {"pw", "hook-secret"} <= set(s.secret_values())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        # asyncpg would read part of each password as a port, a host or a database name,
+        # and its connection errors would then print it.
+        "postgresql://user:s3cretpw/x@127.0.0.1/db",
+        "postgresql://user:s3cretpw#x@127.0.0.1/db",
+        "postgresql://user:s3cretpw?x@127.0.0.1/db",
+        "postgresql://user:s3c@retpw@127.0.0.1/db",
+        "postgresql://user:s3cretpw@127.0.0.1:s3cretpw/db",
+        "postgresql://user:s3cretpw@[::1/db",
+        "mysql://user:s3cretpw@127.0.0.1/db",
+    ],
+)
+def test_malformed_database_url_error_hides_the_password(url: str) -> None:
+    """A malformed DATABASE_URL stops start-up naming the variable, never showing the password."""
+    with pytest.raises(SettingsError, match=r"^DATABASE_URL is malformed") as err:
+        Settings.from_env({**BASE, "DATABASE_URL": url})
+    assert "s3c" not in str(err.value) and "retpw" not in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "postgresql://user:p%2F%40ss@db.internal:5432/imagine",
+        "postgres://user@db.internal/imagine",
+        "postgresql://h1:5432,h2:5433/imagine",
+        "postgresql://[::1]:5432/imagine",
+        "postgresql:///imagine?host=/var/run/postgresql",
+        "postgresql://",
+    ],
+)
+def test_wellformed_database_urls_accepted(url: str) -> None:
+    """Encoded passwords, several hosts, IPv6 and socket directories are all fine."""
+    assert Settings.from_env({**BASE, "DATABASE_URL": url}).database_url == url
+
+
+def test_malformed_url_error_hides_userinfo() -> None:
+    """A malformed URL setting is echoed without its user name and password."""
+    with pytest.raises(SettingsError, match=r"^PUBLIC_BASE_URL ") as err:
+        Settings.from_env({**BASE, "PUBLIC_BASE_URL": "ftp://user:s3cretpw@bot.example.com"})
+    assert "s3cretpw" not in str(err.value)
+    assert "bot.example.com" in str(err.value)
