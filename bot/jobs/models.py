@@ -96,6 +96,9 @@ class Job:
     cost_time: float | None = None
     fail_code: str | None = None
     fail_message: str | None = None
+    # Which result images each message carries (0-based indexes into result_urls), fixed
+    # when the delivery starts.
+    delivery_plan: tuple[tuple[int, ...], ...] | None = None
 
     @property
     def ctx(self) -> str:
@@ -150,6 +153,11 @@ class Job:
             cost_time=row["cost_time"],
             fail_code=row["fail_code"],
             fail_message=row["fail_message"],
+            delivery_plan=(
+                tuple(tuple(part) for part in json.loads(row["delivery_plan"]))
+                if row["delivery_plan"]
+                else None
+            ),
         )
 
     def to_record(self) -> dict[str, Any]:
@@ -192,6 +200,9 @@ class Job:
             "cost_time": self.cost_time,
             "fail_code": self.fail_code,
             "fail_message": self.fail_message,
+            "delivery_plan": (
+                json.dumps([list(p) for p in self.delivery_plan]) if self.delivery_plan else None
+            ),
         }
 
 

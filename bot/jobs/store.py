@@ -49,6 +49,7 @@ _COLUMNS = frozenset(
         "cost_time",
         "fail_code",
         "fail_message",
+        "delivery_plan",
     ]
 )
 
@@ -93,6 +94,7 @@ class JobStore:
         job_id: str,
         *,
         expect: Collection[JobState] | None = None,
+        conn: Connection | None = None,
         **fields: Any,
     ) -> Job | None:
         """Change fields of a job, only if it is in one of `expect`; return the new row or None.
@@ -109,7 +111,7 @@ class JobStore:
             states = [s.value for s in expect]
             sql += f" AND state IN ({_placeholders(len(args) + 1, len(states))})"
             args += states
-        row = await self.db.fetchrow(sql + " RETURNING *", *args)
+        row = await (conn or self.db).fetchrow(sql + " RETURNING *", *args)
         return None if row is None else Job.from_record(row)
 
     async def unfinished(self) -> list[Job]:
@@ -122,6 +124,18 @@ class JobStore:
             f"SELECT * FROM jobs WHERE state IN ({_placeholders(1, len(values))})"
             " ORDER BY created_at, id",
             *values,
+        )
+        return [Job.from_record(r) for r in rows]
+
+    async def costs_to_follow(self, since: float) -> list[Job]:
+        """Return ended jobs whose kie task may still run on and be billed (cancelled, say)."""
+        rows = await self.db.fetch(
+            "SELECT * FROM jobs WHERE state IN ($1, $2) AND task_id IS NOT NULL"
+            " AND (kie_state IS NULL OR kie_state NOT IN ('success', 'fail'))"
+            " AND finished_at >= $3",
+            JobState.CANCELLED.value,
+            JobState.FAILED.value,
+            since,
         )
         return [Job.from_record(r) for r in rows]
 
@@ -168,6 +182,8 @@ def _encode(name: str, value: Any) -> Any:
         return value.value
     if name == "result_urls" and value is not None:
         return json.dumps(list(value))
+    if name == "delivery_plan" and value is not None:
+        return json.dumps([list(part) for part in value])
     if isinstance(value, bool):
         return int(value)
     return value

@@ -35,6 +35,10 @@ _STAGES = {
 
 
 def _status(job: Job, progress: Progress) -> str:
+    if progress.unconfirmed:
+        return "kie.ai has not confirmed the request yet; it will be delivered if it was made"
+    if progress.kie_busy:
+        return "kie.ai is busy right now; your request keeps its place and goes on shortly"
     if job.state is JobState.QUEUED:
         if progress.queue_position:
             status = f"Waiting in line — place **{progress.queue_position:,}**"
