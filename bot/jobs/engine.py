@@ -23,47 +23,25 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot import metrics
-from bot.jobs.models import UNFINISHED, Job, JobState
+from bot.jobs.config import EngineConfig
+from bot.jobs.endings import Endings, count_transition
+from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure, failure_for_task
-from bot.jobs.polling import DEFAULT_EXPECTED, GIVE_UP_AFTER, PollPlan
+from bot.jobs.polling import PollPlan
 from bot.jobs.ports import Delivery, Download, KieTasks, Progress, QuotaLedger, Unlimited
 from bot.jobs.queue import FairQueue
 from bot.jobs.results import Results
 from bot.jobs.store import JobStore
-from bot.jobs.submit import Created, NotNow, Unconfirmed, send_create_task
-from bot.jobs.watch import poll_plan, record_cost_after_cancel, watch_running
-from bot.kie import KieError, KieMaintenance, KieTaskNotFound, TaskRecord, TaskState
+from bot.jobs.submit import Created, KieBusy, NotNow, Unconfirmed, send_create_task
+from bot.jobs.watch import confirm_task, poll_plan, record_cost_after_cancel, watch_running
+from bot.kie import TaskRecord, TaskState
 
 __all__ = ["EngineConfig", "JobEngine"]
 
 log = logging.getLogger(__name__)
-
-
-def _count(job: Job) -> None:
-    metrics.JOB_TRANSITIONS.labels(state=job.state.value).inc()
-
-
-@dataclass(frozen=True, slots=True)
-class EngineConfig:
-    """Knobs of the engine; defaults are the production values."""
-
-    callback_base_url: str | None = None
-    submit_workers: int = 4
-    give_up_after: float = GIVE_UP_AFTER
-    delivery_attempts: int = 3
-    # kie's maintenance (455) ends a waiting job only after this long, with a refund; a 429
-    # never does.
-    maintenance_give_up: float = 30 * 60.0
-    # Reading a task that a callback names: tries, first pause (doubling) between them.
-    confirm_attempts: int = 5
-    confirm_backoff: float = 1.0
-    # Expected kie durations by resolution, used until recent jobs tell us better.
-    default_expected: Mapping[str, float] = field(default_factory=lambda: dict(DEFAULT_EXPECTED))
 
 
 class JobEngine:
@@ -93,6 +71,7 @@ class JobEngine:
             clock=clock,
             attempts=config.delivery_attempts,
         )
+        self.endings = Endings(store=store, quota=self.quota, delivery=delivery, clock=clock)
         self.queue = FairQueue()
         self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -102,10 +81,7 @@ class JobEngine:
         self._submits: dict[asyncio.Future[None], str] = {}
         self._sending: set[str] = set()
         self._positions_task: asyncio.Task[None] | None = None
-        # Submissions wait until this monotonic time after kie said "not now".
-        self._not_before = 0.0
-        self._not_now_streak = 0
-        self._maintenance_since: dict[str, float] = {}
+        self.busy = KieBusy(clock=clock, maintenance_give_up=config.maintenance_give_up)
         # False from the moment a shutdown begins: admission then refuses new requests.
         self.accepting = True
 
@@ -203,13 +179,13 @@ class JobEngine:
         log.info("%s queued: user=%s images=%d", job.ctx, job.user_id, job.options.images)
         # Prompts are user content: only at DEBUG, and shortened.
         log.debug("%s prompt: %.120r", job.ctx, job.options.prompt)
-        _count(job)
+        count_transition(job)
         self._announce_positions_soon()
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job and refund it; return None when it is too late to cancel."""
         cancellable = {JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING}
-        cancelled = await self._end(
+        cancelled = await self.endings.end(
             job_id, JobState.CANCELLED, expect=cancellable, fail_message="cancelled by requester"
         )
         if cancelled is None:
@@ -234,7 +210,7 @@ class JobEngine:
             job_id = await self.queue.get()
             # After kie's "not now", nobody submits until the pause is over; the job keeps
             # its place meanwhile.
-            if (pause := self._not_before - time.monotonic()) > 0:
+            if (pause := self.busy.pause_left()) > 0:
                 job = await self.store.get(job_id)
                 if job is not None:
                     await self.queue.put_front(job.user_id, job_id)
@@ -268,8 +244,7 @@ class JobEngine:
             )
             if isinstance(sent, Created):
                 # Still "sending" until the task id is written, or a shutdown could cut it.
-                self._not_now_streak = 0
-                self._maintenance_since.pop(job.id, None)
+                self.busy.over(job.id)
                 await self._adopt(job, sent.task_id)
             elif isinstance(sent, Unconfirmed):
                 # Reconciled apart, so this worker goes on with the line meanwhile.
@@ -288,15 +263,10 @@ class JobEngine:
         )
         if back is None:
             return  # cancelled meanwhile
-        if isinstance(sent.error, KieMaintenance):
-            since = self._maintenance_since.setdefault(job.id, self.clock())
-            if self.clock() - since > self.config.maintenance_give_up:
-                await self._fail(job.id, Failed(Failure.MAINTENANCE))
-                return
-        self._not_now_streak += 1
-        # kie's own Retry-After, else 2 s doubling to a minute while kie keeps saying it.
-        pause = sent.error.retry_after or min(60.0, 2.0 * 2 ** min(self._not_now_streak - 1, 5))
-        self._not_before = max(self._not_before, time.monotonic() + pause)
+        pause = self.busy.said_not_now(job.id, sent.error)
+        if pause is None:
+            await self._fail(job.id, Failed(Failure.MAINTENANCE))
+            return
         log.info("%s: kie said not now (%s); waiting %.0f s", job.ctx, sent.error, pause)
         await self.queue.put_front(back.user_id, back.id)
         await self._progress(back, Progress(kie_busy=True))
@@ -320,7 +290,7 @@ class JobEngine:
                     self._spawn(self._record_cost(ended), ended)
             return  # or a callback adopted it first
         log.info("%s: kie task %s created", job.ctx, task_id)
-        _count(running)
+        count_transition(running)
         # A fresh wake-up for the watch, made before it starts so a callback arriving now is
         # not missed; the old one tells a reconciliation waiting on it that the job moved on.
         waiting = self._wakes.pop(job.id, None)
@@ -363,7 +333,7 @@ class JobEngine:
         await self._progress(job, Progress(eta=eta))
 
         async def show(changed: Job) -> None:
-            _count(changed)
+            count_transition(changed)
             await self._progress(changed, Progress(eta=eta))
 
         wake = self._wakes.setdefault(job.id, asyncio.Event())
@@ -423,7 +393,13 @@ class JobEngine:
 
     async def _adopt_from_callback(self, job: Job, task_id: str) -> None:
         """Confirm with recordInfo that the task is this job's, then adopt or record it."""
-        confirmed = await self._confirm(job, task_id)
+        confirmed = await confirm_task(
+            job,
+            task_id,
+            kie=self.kie,
+            attempts=self.config.confirm_attempts,
+            backoff=self.config.confirm_backoff,
+        )
         if confirmed is None:
             await self.store.update(job.id, expect={JobState.SUBMITTING}, task_id=None)
             return
@@ -439,130 +415,31 @@ class JobEngine:
             if ended is not None:
                 self._spawn(self._record_cost(ended), ended)
 
-    async def _confirm(self, job: Job, task_id: str) -> TaskRecord | None:
-        """Read the task a callback names (retrying failed reads); None if it isn't ours."""
-        pause = self.config.confirm_backoff
-        for attempt in range(1, self.config.confirm_attempts + 1):
-            try:
-                record = await self.kie.get_task(task_id)
-            except KieTaskNotFound:
-                log.warning("%s: kie has no task %s", job.ctx, task_id)
-                return None
-            except KieError as exc:
-                log.warning(
-                    "%s: confirming task %s failed (%d): %s", job.ctx, task_id, attempt, exc
-                )
-                await asyncio.sleep(pause)
-                pause *= 2
-                continue
-            if job.callback_token not in record.param:
-                log.warning("%s: task %s does not carry this job's token", job.ctx, task_id)
-                return None
-            return record
-        return None
-
     # -- endings ---------------------------------------------------------------------------
 
     async def _task_failed(self, job: Job, record: TaskRecord) -> None:
         log.info("%s: kie task failed: code=%s", job.ctx, record.fail_code)
-        metrics.CREDITS_CONSUMED.inc(record.credits_consumed)
-        await self.store.update(job.id, credits_consumed=record.credits_consumed)
+        await self.endings.record_credits(job, record)
         await self._fail(job.id, failure_for_task(record))
 
     async def _succeeded(self, job: Job, record: TaskRecord) -> None:
-        took = None
-        if record.complete_time and record.create_time:
-            took = (record.complete_time - record.create_time) / 1000
-        delivering = await self.store.update(
-            job.id,
-            expect={JobState.RUNNING},
-            state=JobState.DELIVERING,
-            kie_state=record.state.value,
-            result_urls=record.result_urls,
-            credits_consumed=record.credits_consumed,
-            cost_time=took if took is not None and took > 0 else None,
-            kie_finished_at=self.clock(),
-            updated_at=self.clock(),
-        )
-        if delivering is None:
-            return
-        metrics.CREDITS_CONSUMED.inc(record.credits_consumed)
-        _count(delivering)
-        self._spawn_delivery(delivering)
+        delivering = await self.endings.kie_finished(job, record)
+        if delivering is not None:
+            self._spawn_delivery(delivering)
 
     async def _deliver(self, job: Job, *, resumed: bool = False) -> None:
         """Hand the result to the member, then settle the quota and finish the job."""
         outcome = await self.results.deliver(job, resumed=resumed)
         if isinstance(outcome, Failed):
             await self._fail(job.id, outcome)
-            return
-        failed = outcome.failed
-        done = await self._end(
-            job.id,
-            JobState.DELIVERED,
-            expect={JobState.DELIVERING},
-            images_delivered=outcome.images,
-            fail_code=failed.failure.value if failed else None,
-            fail_message=failed.text if failed else None,
-        )
-        if done is None:
-            return
-        log.info(
-            "%s delivered: %d image(s), %s credits", job.ctx, outcome.images, done.credits_consumed
-        )
-        if failed is not None:
-            await self._tell_failed(done, failed)
-
-    async def _end(
-        self,
-        job_id: str,
-        state: JobState,
-        *,
-        expect: set[JobState] | frozenset[JobState],
-        **fields: Any,
-    ) -> Job | None:
-        """Give the job its final state and settle (delivered) or refund its quota, at once."""
-        now = self.clock()
-        async with self.store.db.transaction() as tx:
-            job = await self.store.update(
-                job_id,
-                expect=expect,
-                conn=tx,
-                state=state,
-                finished_at=now,
-                updated_at=now,
-                **fields,
-            )
-            if job is None:
-                return None
-            if state is JobState.DELIVERED:
-                await self.quota.settle(job_id, job.images_delivered or 0, conn=tx)
-            else:
-                await self.quota.refund(job_id, conn=tx)
-        _count(job)
-        return job
+        else:
+            await self.endings.delivered(job, outcome)
 
     async def _fail(self, job_id: str, failed: Failed) -> None:
         """End a job as failed, refund its quota and tell the requester."""
-        job = await self._end(
-            job_id,
-            JobState.FAILED,
-            expect=UNFINISHED,
-            fail_code=failed.failure.value,
-            fail_message=failed.text,
-        )
-        if job is None:
-            return
-        self.queue.remove(job_id)
-        self._maintenance_since.pop(job_id, None)
-        log.info("%s failed (%s)", job.ctx, failed.failure.value)
-        await self._tell_failed(job, failed)
-
-    async def _tell_failed(self, job: Job, failed: Failed) -> None:
-        try:
-            await self.delivery.failed(job, failed)
-        except Exception:
-            log.exception("%s: could not tell the requester it failed", job.ctx)
+        if await self.endings.failed(job_id, failed):
+            self.queue.remove(job_id)
+            self.busy.over(job_id)
 
     # -- progress --------------------------------------------------------------------------
 

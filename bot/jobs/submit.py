@@ -8,6 +8,7 @@ written: a shutdown lets such a submission finish instead of cutting it.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,9 +18,9 @@ from bot.jobs.ports import KieTasks
 from bot.jobs.prompt import prompt_for_kie
 from bot.jobs.store import JobStore
 from bot.kie import CreateTaskRequest, KieError, KieOutcomeUnknown
-from bot.kie.errors import KieNotNow
+from bot.kie.errors import KieMaintenance, KieNotNow
 
-__all__ = ["Created", "NotNow", "Unconfirmed", "send_create_task"]
+__all__ = ["Created", "KieBusy", "NotNow", "Unconfirmed", "send_create_task"]
 
 log = logging.getLogger(__name__)
 
@@ -99,3 +100,39 @@ async def send_create_task(
         log.info("%s: createTask refused: %s", job.ctx, exc)
         return job, failure_for_error(exc)
     return job, Created(task_id)
+
+
+class KieBusy:
+    """kie's "not now" for the whole process: how long submissions pause, and when to give up.
+
+    A 429 or 455 is about the account, not the job, so every submit worker pauses: for kie's
+    Retry-After, else 2 s doubling to a minute while kie keeps saying it. A 429 never ends a
+    job; maintenance ends one only after `maintenance_give_up` seconds of it.
+    """
+
+    def __init__(self, *, clock: Callable[[], float], maintenance_give_up: float) -> None:
+        self.clock = clock
+        self.maintenance_give_up = maintenance_give_up
+        self._until = 0.0  # monotonic
+        self._streak = 0
+        self._maintenance_since: dict[str, float] = {}
+
+    def pause_left(self) -> float:
+        """Return the seconds submissions must still wait."""
+        return self._until - time.monotonic()
+
+    def said_not_now(self, job_id: str, error: KieNotNow) -> float | None:
+        """Record kie's answer for a job; return the pause, or None to give the job up."""
+        if isinstance(error, KieMaintenance):
+            since = self._maintenance_since.setdefault(job_id, self.clock())
+            if self.clock() - since > self.maintenance_give_up:
+                return None
+        self._streak += 1
+        pause = error.retry_after or min(60.0, 2.0 * 2 ** min(self._streak - 1, 5))
+        self._until = max(self._until, time.monotonic() + pause)
+        return pause
+
+    def over(self, job_id: str) -> None:
+        """Forget the job's waiting: kie took it (the pauses start small again) or it ended."""
+        self._streak = 0
+        self._maintenance_since.pop(job_id, None)

@@ -15,7 +15,7 @@ from bot.jobs.ports import KieTasks
 from bot.jobs.store import JobStore
 from bot.kie import KieError, KieTaskNotFound, KieUnauthorized, TaskRecord
 
-__all__ = ["poll_plan", "record_cost_after_cancel", "watch_running"]
+__all__ = ["confirm_task", "poll_plan", "record_cost_after_cancel", "watch_running"]
 
 # kie may not know a task for a few seconds after creating it: "no such task" that early is
 # asked again, not taken as the task being lost.
@@ -134,3 +134,27 @@ async def record_cost_after_cancel(
             )
             return
         elapsed = clock() - started
+
+
+async def confirm_task(
+    job: Job, task_id: str, *, kie: KieTasks, attempts: int, backoff: float
+) -> TaskRecord | None:
+    """Read the task a callback names (retrying failed reads); None if it isn't this job's."""
+    pause = backoff
+    for attempt in range(1, attempts + 1):
+        try:
+            record = await kie.get_task(task_id)
+        except KieTaskNotFound:
+            log.warning("%s: kie has no task %s", job.ctx, task_id)
+            return None
+        except KieError as exc:
+            log.warning("%s: confirming task %s failed (%d): %s", job.ctx, task_id, attempt, exc)
+            await asyncio.sleep(pause)
+            pause *= 2
+            continue
+        # kie echoes the request in `param`, callback URL included: it carries our token.
+        if job.callback_token not in record.param:
+            log.warning("%s: task %s does not carry this job's token", job.ctx, task_id)
+            return None
+        return record
+    return None
