@@ -22,7 +22,8 @@ from discord.ext import commands
 from bot.control import Control
 from bot.control.admission import Admission
 from bot.images import download_all
-from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import JobEngine
 from bot.jobs.models import INTERACTION_LIFETIME
 from bot.jobs.ports import Delivery
 from bot.jobs.store import JobStore

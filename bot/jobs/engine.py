@@ -39,7 +39,7 @@ from bot.jobs.submit import Created, KieBusy, NotNow, Unconfirmed, send_create_t
 from bot.jobs.watch import confirm_task, poll_plan, record_cost_after_cancel, watch_running
 from bot.kie import TaskRecord, TaskState
 
-__all__ = ["EngineConfig", "JobEngine"]
+__all__ = ["JobEngine"]
 
 log = logging.getLogger(__name__)
 

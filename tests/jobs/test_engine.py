@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 
 from bot.images import DownloadedImage, DownloadFailed
-from bot.jobs.engine import EngineConfig, JobEngine
+from bot.jobs.config import EngineConfig
+from bot.jobs.engine import JobEngine
 from bot.jobs.models import Job, JobOptions, JobState
 from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.ports import PostRefused, Progress, ResultPart
