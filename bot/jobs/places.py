@@ -18,10 +18,12 @@ read: the line holds the waiting jobs as they were accepted.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import math
+import time
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from bot.jobs.line import Line
@@ -148,6 +150,19 @@ class Places:
         self._told.pop(job_id, None)
 
     # -- what to announce now --------------------------------------------------------------
+
+    async def run(
+        self,
+        show: Callable[[Job, Progress], Awaitable[None]],
+        *,
+        clock: Callable[[], float] = time.time,
+        every: float = 1.0,
+    ) -> None:
+        """Every `every` seconds, `show` what `due` names (the engine's progress call)."""
+        while True:
+            await asyncio.sleep(every)
+            for job, progress in self.due(clock()):
+                await show(job, progress)
 
     def due(self, now: float) -> list[tuple[Job, Progress]]:
         """Return the announcements to make now, and count them as shown."""

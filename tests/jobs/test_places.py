@@ -6,6 +6,7 @@ number passed in, never measured.
 
 from __future__ import annotations
 
+import asyncio
 import random
 
 import pytest
@@ -144,3 +145,22 @@ def test_no_halved_place_is_missed_against_a_walk_of_the_whole_line(seed: int) -
             if place > front:
                 assert place > shown // 2, (job_id, place, shown)
     assert len(places) <= len(line)
+
+
+async def test_run_shows_what_is_due_until_cancelled() -> None:
+    line = Line(max_at_kie=2)
+    places = Places(line, per_second=100.0)
+    for user in range(3):
+        line.put(make_job(user, 0))  # never shown: due at once
+    shown: list[tuple[str, int | None]] = []
+    all_shown = asyncio.Event()
+
+    async def show(job: object, progress: object) -> None:
+        shown.append((job.id, progress.queue_position))  # type: ignore[attr-defined]
+        if len(shown) == 3:
+            all_shown.set()
+
+    task = asyncio.create_task(places.run(show, clock=lambda: 1000.0, every=0.001))
+    await asyncio.wait_for(all_shown.wait(), 5)
+    task.cancel()
+    assert sorted(shown) == [("u0-0", 1), ("u1-0", 2), ("u2-0", 3)]
