@@ -319,4 +319,6 @@ class MessageStore:
             }
         else:
             data = self.message_payload(message)
+            if event == "MESSAGE_CREATE" and message.nonce is not None:
+                data["nonce"] = message.nonce
         await self.gateway.dispatch(event, data, intent=INTENT_GUILD_MESSAGES)

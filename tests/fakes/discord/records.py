@@ -46,6 +46,10 @@ class RecordedRequest:
     json: Any = None
     parts: list[Part] = field(default_factory=list)
     multipart: bool = False
+    #: The status the stand-in answers with, known once the request was handled (before
+    #: the answer is sent; ``on_request(..., when="before")`` predicates can read it).
+    outcome: int | None = None
+    #: The status sent (None until the answer went out).
     status: int | None = None
     response: Any = None
 
@@ -122,6 +126,10 @@ class StoredMessage:
     mention_everyone: bool = False
     interaction_id: int | None = None
     webhook_id: int | None = None
+    #: The ``nonce`` the message was created with (echoed only in the create answer and
+    #: MESSAGE_CREATE, as Discord does), and whether ``enforce_nonce`` was set.
+    nonce: int | str | None = None
+    enforce_nonce: bool = False
     edited: float | None = None
     deleted: bool = False
     edits: int = 0

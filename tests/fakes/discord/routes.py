@@ -25,7 +25,9 @@ from tests.fakes.discord.rules import (
     UNKNOWN_WEBHOOK,
     DiscordError,
     FormErrors,
+    check_history_query,
     check_modal,
+    check_nonce,
     error,
     unknown,
 )
@@ -161,6 +163,7 @@ class RestRoutes(MessageStore):
     token: str
     callback_window: float
     token_lifetime: float
+    nonce_window: float
     commands: dict[str | int, list[dict[str, Any]]]
     command_syncs: dict[str | int, int]
     _by_token: dict[str, InteractionRecord]
@@ -284,6 +287,16 @@ class RestRoutes(MessageStore):
         if not perms & Perm.SEND_MESSAGES or (rec.files and not perms & Perm.ATTACH_FILES):
             raise error(MISSING_PERMISSIONS)
         payload = dict(rec.json or {})
+        nonce = check_nonce(payload)
+        enforce = nonce is not None and payload.get("enforce_nonce") is True
+        if enforce:
+            earlier = self._message_with_nonce(channel.id, str(nonce))
+            if earlier is not None:
+                # Discord: the earlier message is returned and no new one is created; one
+                # deleted meanwhile is answered Unknown Message.
+                if earlier.deleted:
+                    raise error(UNKNOWN_MESSAGE)
+                return 200, {**self.message_payload(earlier), "nonce": earlier.nonce}
         flags = int(payload.get("flags") or 0)
         if flags & FLAG_EPHEMERAL:
             flags &= ~FLAG_EPHEMERAL  # only interaction responses can be ephemeral
@@ -295,24 +308,63 @@ class RestRoutes(MessageStore):
             size_limit=self.world.guild_upload_limit,
             flags=flags & SETTABLE_FLAGS,
         )
+        message.nonce, message.enforce_nonce = nonce, enforce
         await self._broadcast("MESSAGE_CREATE", message)
-        return 200, self.message_payload(message)
+        answer = self.message_payload(message)
+        if nonce is not None:
+            answer["nonce"] = nonce
+        return 200, answer
+
+    def _message_with_nonce(self, channel_id: int, nonce: str) -> StoredMessage | None:
+        """Return the bot's message created here with this nonce within ``nonce_window``."""
+        since = self.now() - self.nonce_window
+        for message in reversed(self.messages.values()):
+            if message.created < since:
+                break
+            if (
+                message.channel_id == channel_id
+                and message.nonce is not None
+                and str(message.nonce) == nonce
+                and int(message.author["id"]) == self.world.bot_user.id
+            ):
+                return message
+        return None
 
     async def _get_channel_messages(self, rec: RecordedRequest) -> tuple[int, Any]:
+        """List messages newest first (``limit`` 1-100, one of ``before``/``after``/``around``).
+
+        Discord: VIEW_CHANNEL is required (else 50001 Missing Access); without
+        READ_MESSAGE_HISTORY the answer is an empty list.
+        """
         channel = self._channel(rec)
-        limit = min(int(rec.query.get("limit", 50)), 100)
-        found = [
-            m
-            for m in self.messages.values()
-            if m.channel_id == channel.id and not (m.deleted or m.ephemeral or m.loading)
-        ]
-        if "before" in rec.query:
-            found = [m for m in found if m.id < int(rec.query["before"])]
-        if "after" in rec.query:
-            found = [m for m in found if m.id > int(rec.query["after"])]
-            found = found[:limit]
-        found = sorted(found, key=lambda m: m.id, reverse=True)[:limit]
-        return 200, [self.message_payload(m) for m in found]
+        perms = self._bot_perms(channel)
+        if not perms & Perm.VIEW_CHANNEL:
+            raise error(MISSING_ACCESS)
+        limit, anchors = check_history_query(rec.query)
+        if not perms & Perm.READ_MESSAGE_HISTORY:
+            return 200, []
+        found = sorted(
+            (
+                m
+                for m in self.messages.values()
+                if m.channel_id == channel.id and not (m.deleted or m.ephemeral or m.loading)
+            ),
+            key=lambda m: m.id,
+        )
+        if "before" in anchors:
+            older = [m for m in found if m.id < anchors["before"]]
+            page = older[-limit:]
+        elif "after" in anchors:
+            page = [m for m in found if m.id > anchors["after"]][:limit]
+        elif "around" in anchors:
+            pivot = anchors["around"]
+            newer = [m for m in found if m.id >= pivot][: (limit + 1) // 2]
+            older = [m for m in found if m.id < pivot]
+            take = limit - len(newer)
+            page = (older[-take:] if take else []) + newer
+        else:
+            page = found[-limit:]
+        return 200, [self.message_payload(m) for m in reversed(page)]
 
     async def _get_channel_message(self, rec: RecordedRequest) -> tuple[int, Any]:
         message = self._visible_message(self._channel(rec), rec.params["message_id"])

@@ -117,6 +117,70 @@ class FormErrors:
         return bool(self.tree)
 
 
+# ===================================================================== nonces, history
+NONCE_MAX_LENGTH = 25
+INT64 = (-(2**63), 2**63 - 1)
+HISTORY_ANCHORS = ("around", "before", "after")
+
+
+def check_nonce(payload: dict[str, Any]) -> int | str | None:
+    """Return a message create's ``nonce`` (None if absent), refusing what Discord refuses.
+
+    Discord takes an int64 or a string of at most 25 characters.
+    """
+    nonce = payload.get("nonce")
+    if nonce is None:
+        return None
+    errors = FormErrors()
+    if isinstance(nonce, bool) or not isinstance(nonce, int | str):
+        errors.add(("nonce",), "NONCE_TYPE_INVALID", "Nonce must be an integer or a string.")
+    elif isinstance(nonce, str):
+        errors.max_len(("nonce",), nonce, NONCE_MAX_LENGTH)
+    elif not INT64[0] <= nonce <= INT64[1]:
+        errors.add(("nonce",), "NUMBER_TYPE_MAX", "int value should be less than or equal to 2^63")
+    errors.raise_if_any()
+    return nonce
+
+
+def check_history_query(query: dict[str, str]) -> tuple[int, dict[str, int]]:
+    """Return ``limit`` (default 50) and the one anchor of a message history request.
+
+    Discord: ``limit`` is 1-100; ``around``, ``before`` and ``after`` are snowflakes and
+    mutually exclusive.
+    """
+    errors = FormErrors()
+    limit = 50
+    raw_limit = query.get("limit")
+    if raw_limit is not None:
+        if not raw_limit.lstrip("-").isdigit():
+            errors.add(("limit",), "NUMBER_TYPE_COERCE", f'Value "{raw_limit}" is not int.')
+        else:
+            limit = int(raw_limit)
+            if not 1 <= limit <= 100:
+                errors.add(
+                    ("limit",),
+                    "NUMBER_TYPE_MAX" if limit > 100 else "NUMBER_TYPE_MIN",
+                    "Must be between 1 and 100.",
+                )
+    anchors: dict[str, int] = {}
+    for name in HISTORY_ANCHORS:
+        value = query.get(name)
+        if value is None:
+            continue
+        if not value.isdigit():
+            errors.add((name,), "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
+        else:
+            anchors[name] = int(value)
+    if len(anchors) > 1:
+        errors.add(
+            ("around",),
+            "BASE_TYPE_BAD_COMBINATION",
+            "Only one of around, before and after may be given.",
+        )
+    errors.raise_if_any()
+    return limit, anchors
+
+
 # ===================================================================== messages
 def embed_size(embed: dict[str, Any]) -> int:
     """Return the characters an embed counts against the 6000 total."""

@@ -14,6 +14,10 @@ them from ``DISCORD_API_BASE_URL`` / ``DISCORD_GATEWAY_URL``. Discord's refusals
 acknowledgement, token lifetime, rate limits, auth) are answered with Discord's real status and
 JSON error codes.
 
+Fault injection: ``fake.on_request("POST /channels/{channel_id}/messages", when="before",
+action=kill_the_bot)`` runs the action once the request was acted on (the message stored) but
+before its answer is sent; ``when="after"`` once the answer is out (``tests/fakes/hooks.py``).
+
 Modules: ``discord_server`` (this: app, recording, auth, rate limits), ``discord_routes`` (route
 table and handlers), ``discord_messages`` (message storage), ``discord_rules`` and
 ``discord_command_rules`` (what Discord refuses), ``discord_gateway``, ``discord_world`` (guild,
@@ -52,6 +56,7 @@ from tests.fakes.discord.rules import (
     error,
 )
 from tests.fakes.discord.world import MIB, Snowflakes, World
+from tests.fakes.hooks import Hook, Hooks, When
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +125,8 @@ class FakeDiscord(RestRoutes, Harness):
         self.callback_window = callback_window
         self.token_lifetime = token_lifetime
         self.attachment_size_limit = attachment_size_limit
+        #: Seconds within which ``enforce_nonce`` finds an earlier message ("a few minutes").
+        self.nonce_window = 5 * 60.0
         self.heartbeat_interval = heartbeat_interval
         self.dispatch_messages = dispatch_messages
         self.rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
@@ -142,6 +149,8 @@ class FakeDiscord(RestRoutes, Harness):
         self.command_syncs: dict[str | int, int] = {}
         self.served_429s = 0
         self._injected: list[Injected429] = []
+        #: Fault injection (``on_request``); action errors also land in ``errors``.
+        self.hooks: Hooks[RecordedRequest] = Hooks(self.errors)
         self._buckets: dict[tuple[str, str], _Bucket] = {}
         self._time_offset = 0.0
         self._seq = 0
@@ -229,6 +238,40 @@ class FakeDiscord(RestRoutes, Harness):
             predicate = route_pred
         self._injected.append(Injected429(predicate, retry_after, global_, count))
 
+    def on_request(
+        self,
+        match: str | Callable[[RecordedRequest], bool],
+        *,
+        when: When = "before",
+        action: Callable[[RecordedRequest], Any],
+        times: int | None = 1,
+    ) -> Hook[RecordedRequest]:
+        """Run ``action(request)`` when a matching request comes in (fault injection).
+
+        ``match`` is ``"METHOD /template"`` (e.g. ``"POST /webhooks/{application_id}/{token}"``)
+        or a predicate on the RecordedRequest, checked once the request was handled: its
+        ``json``, ``parts`` and ``outcome`` (the status it is answered with) are known.
+        ``when="before"``: Discord has acted on the request (stored the message, recorded the
+        acknowledgement…) but the answer is not sent until the action, awaited if it returns
+        an awaitable, is done. ``when="after"``: the answer has been written out. ``times``
+        limits how many requests fire it (None: all). The answer itself never changes; see
+        ``tests/fakes/hooks.py``.
+        """
+        predicate: Callable[[RecordedRequest], bool]
+        if isinstance(match, str):
+            wanted = match
+
+            def predicate(req: RecordedRequest) -> bool:
+                return req.key == wanted
+
+            description = match
+        else:
+            predicate = match
+            description = getattr(match, "__name__", repr(match))
+        return self.hooks.add(
+            predicate, when=when, action=action, times=times, description=description
+        )
+
     def _bucket(self, name: str, major: str) -> _Bucket:
         key = (name, major)
         bucket = self._buckets.get(key)
@@ -246,7 +289,9 @@ class FakeDiscord(RestRoutes, Harness):
             "X-RateLimit-Bucket": bucket.hash,
         }
 
-    def _too_many(self, retry_after: float, global_: bool, headers: dict[str, str]) -> web.Response:
+    def _too_many(
+        self, retry_after: float, global_: bool, headers: dict[str, str]
+    ) -> tuple[int, dict[str, Any], dict[str, str]]:
         self.served_429s += 1
         headers = {
             **headers,
@@ -261,7 +306,7 @@ class FakeDiscord(RestRoutes, Harness):
             "retry_after": retry_after,
             "global": global_,
         }
-        return json_response(429, body, headers)
+        return 429, body, headers
 
     # ------------------------------------------------------------------ dispatch
     def _notify(self) -> None:
@@ -319,14 +364,14 @@ class FakeDiscord(RestRoutes, Harness):
         try:
             await self._parse(request, rec)
         except ValueError:
-            return self._finish(
-                rec, 400, {"message": "The request body contains invalid JSON.", "code": 50109}, {}
-            )
+            body = {"message": "The request body contains invalid JSON.", "code": 50109}
+            return await self._reply(request, rec, 400, body, {})
         if route is None:
             self.unhandled.append(rec)
             log.warning("fake discord: unhandled %s %s", method, path)
             bucket = self._bucket("default", f"{method} {path}")
-            return self._finish(
+            return await self._reply(
+                request,
                 rec,
                 404,
                 {"message": "404: Not Found", "code": 0},
@@ -340,17 +385,17 @@ class FakeDiscord(RestRoutes, Harness):
             bucket.count, bucket.reset_at = 0, now + bucket.per
         headers = self._rl_headers(bucket, now)
         if auth and request.headers.get("Authorization") != f"Bot {self.token}":
-            return self._finish(rec, *self._error_body(error(UNAUTHORIZED)), headers)
+            return await self._reply(request, rec, *self._error_body(error(UNAUTHORIZED)), headers)
         for inj in self._injected:
             if inj.remaining > 0 and inj.predicate(rec):
                 inj.remaining -= 1
-                response = self._too_many(inj.retry_after, inj.global_, headers)
-                self._record_done(rec, 429, json.loads(response.body))  # type: ignore[arg-type]
-                return response
+                return await self._reply(
+                    request, rec, *self._too_many(inj.retry_after, inj.global_, headers)
+                )
         if bucket.count >= bucket.limit:
-            response = self._too_many(bucket.reset_at - now, False, headers)
-            self._record_done(rec, 429, json.loads(response.body))  # type: ignore[arg-type]
-            return response
+            return await self._reply(
+                request, rec, *self._too_many(bucket.reset_at - now, False, headers)
+            )
         bucket.count += 1
         headers = self._rl_headers(bucket, now)
         try:
@@ -362,7 +407,7 @@ class FakeDiscord(RestRoutes, Harness):
             log.exception("fake discord: %s %s crashed", method, path)
             self.errors.append(exc)
             status, body = 500, {"message": "500: Internal Server Error", "code": 0}
-        return self._finish(rec, status, body, headers)
+        return await self._reply(request, rec, status, body, headers)
 
     @staticmethod
     def _error_body(exc: DiscordError) -> tuple[int, dict[str, Any]]:
@@ -372,11 +417,27 @@ class FakeDiscord(RestRoutes, Harness):
         rec.status, rec.response = status, body
         self._notify()
 
-    def _finish(
-        self, rec: RecordedRequest, status: int, body: Any, headers: dict[str, str]
-    ) -> web.Response:
+    async def _reply(
+        self,
+        request: web.Request,
+        rec: RecordedRequest,
+        status: int,
+        body: Any,
+        headers: dict[str, str],
+    ) -> web.StreamResponse:
+        """Answer, running the fault-injection hooks just before and just after."""
+        rec.outcome = status
+        await self.hooks.run(rec, "before")
+        response = json_response(status, body, headers)
         self._record_done(rec, status, body)
-        return json_response(status, body, headers)
+        after = self.hooks.claim(rec, "after") if self.hooks.pending("after") else []
+        if after:
+            # Write the answer out completely before the action runs.
+            with contextlib.suppress(ConnectionError):
+                await response.prepare(request)
+                await response.write_eof()
+            await self.hooks.fire(after, rec)
+        return response
 
     async def _cdn(self, request: web.Request) -> web.Response:
         attachment_id = int(request.match_info["attachment_id"])

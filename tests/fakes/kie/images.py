@@ -16,7 +16,14 @@ import struct
 
 from PIL import Image, ImageDraw, ImageFont
 
-__all__ = ["LARGE_MIN_BYTES", "ImageCache", "image_dimensions", "render_image"]
+__all__ = [
+    "LARGE_MIN_BYTES",
+    "ImageCache",
+    "image_dimensions",
+    "read_stamp",
+    "render_image",
+    "stamp_image",
+]
 
 LONG_EDGE = {"1K": 1024, "2K": 2048, "4K": 4096}
 # (width, height) ratio per image_size.
@@ -92,6 +99,37 @@ def _pad_jpeg(data: bytes, minimum: int) -> bytes:
         chunks.append(b"\xff\xfe" + struct.pack(">H", n + 2) + b"\0" * n)
         missing -= n + 4
     return data[:2] + b"".join(chunks) + data[2:]
+
+
+_STAMP = b"kie-result "
+
+
+def stamp_image(data: bytes, task_id: str, index: int) -> bytes:
+    """Return the JPEG with a comment naming its task and 0-based index (still valid).
+
+    Real kie files differ per task; the rendered ones are shared between tasks of the same
+    shape, so the stamp makes every served file unique and traceable to what kie made.
+    """
+    text = _STAMP + f"{task_id} {index}".encode()
+    return data[:2] + b"\xff\xfe" + struct.pack(">H", len(text) + 2) + text + data[2:]
+
+
+def read_stamp(data: bytes) -> tuple[str, int] | None:
+    """Return (task id, index) from a file ``stamp_image`` made, or None (e.g. re-encoded)."""
+    if data[:2] != b"\xff\xd8":
+        return None
+    pos = 2
+    while pos + 4 <= len(data) and data[pos] == 0xFF:
+        marker = data[pos + 1]
+        if marker in (0xDA, 0xD9):  # start of scan / end of image: no more headers
+            return None
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        segment = data[pos + 4 : pos + 2 + length]
+        if marker == 0xFE and segment.startswith(_STAMP):
+            task_id, _, index = segment[len(_STAMP) :].decode("ascii").partition(" ")
+            return task_id, int(index)
+        pos += 2 + length
+    return None
 
 
 @functools.lru_cache(maxsize=48)

@@ -29,9 +29,12 @@ class RecordedRequest:
     query: dict[str, str]
     headers: dict[str, str]
     body: Any = None
+    #: HTTP status and body code of the answer, set once it is decided (before it is sent).
     status: int | None = None
     code: int | None = None
     counted: bool = False
+    #: The task the request made (createTask), asked about (recordInfo) or served (file).
+    task_id: str | None = None
 
 
 @dataclass

@@ -6,6 +6,11 @@ stdout once it is listening and stops cleanly on SIGTERM or SIGINT.
 
 Errors are answered the way kie answers them: HTTP 200 with the code in the body and
 ``data: null``. ``http_errors=True`` also sets the HTTP status to the code.
+
+Fault injection: ``kie.on_request(CREATE_TASK, when="before", action=...)`` runs the action
+once the task is made but before the answer is sent (``when="after"``: once it is out), and
+``kie.on_callback(when=..., action=...)`` around each callback POST (``tests/fakes/hooks.py``).
+Every result file carries a JPEG comment naming its task and index (``images.read_stamp``).
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from urllib.parse import urlsplit
 
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
-from tests.fakes.kie.images import ImageCache
+from tests.fakes.hooks import Hook, Hooks, When
+from tests.fakes.kie.images import ImageCache, stamp_image
 from tests.fakes.kie.records import (
     CallbackAttempt,
     Durations,
@@ -38,6 +44,7 @@ from tests.fakes.kie.records import (
 from tests.fakes.kie.rules import CREDITS_PER_IMAGE, validate_create_body, webhook_signature
 
 __all__ = [
+    "CALLBACK",
     "CREATE_TASK",
     "CREDIT",
     "DOWNLOAD_URL",
@@ -55,6 +62,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+CALLBACK = "callback"
 CREATE_TASK = "createTask"
 RECORD_INFO = "recordInfo"
 CREDIT = "credit"
@@ -62,6 +70,7 @@ DOWNLOAD_URL = "download-url"
 FILE = "file"
 PROHIBITED = "Invalid prompt: prompt contains prohibited content"
 DOWNLOAD_URL_TTL = 20 * 60
+_RECORD = web.RequestKey("kie_record", RecordedRequest)
 
 
 ImageCount = int | Callable[[dict[str, Any]], int]
@@ -135,6 +144,10 @@ class FakeKie:
         self._wake = asyncio.Event()
         self._closing = asyncio.Event()
         self._background: set[asyncio.Task[None]] = set()
+        #: Action and predicate exceptions of the fault-injection hooks (should stay empty).
+        self.hook_errors: list[BaseException] = []
+        self.hooks: Hooks[RecordedRequest] = Hooks(self.hook_errors)
+        self.callback_hooks: Hooks[CallbackAttempt] = Hooks(self.hook_errors)
 
     # ----- lifecycle -------------------------------------------------------------------------
 
@@ -149,7 +162,7 @@ class FakeKie:
 
     async def start(self) -> None:
         """Listen on host:port (port 0 picks a free one) and start the task ticker."""
-        app = web.Application(client_max_size=1024 * 1024)
+        app = web.Application(client_max_size=1024 * 1024, middlewares=[self._hook_middleware])
         app.router.add_post("/api/v1/jobs/createTask", self._create_task)
         app.router.add_get("/api/v1/jobs/recordInfo", self._record_info)
         app.router.add_get("/api/v1/chat/credit", self._credit)
@@ -221,6 +234,60 @@ class FakeKie:
         """Make the next ``times`` created tasks end in state fail with this code and msg."""
         self._forced_fails.extend([(fail_code, fail_msg)] * times)
 
+    def on_request(
+        self,
+        match: str | Callable[[RecordedRequest], bool],
+        *,
+        when: When = "before",
+        action: Callable[[RecordedRequest], Any],
+        times: int | None = 1,
+    ) -> Hook[RecordedRequest]:
+        """Run ``action(request)`` when a matching request comes in (fault injection).
+
+        ``match`` is an endpoint name (``CREATE_TASK``, ``RECORD_INFO``, ``FILE``, …) or a
+        predicate on the RecordedRequest, checked once the request was handled (its
+        ``status``, ``code`` and ``task_id`` are known). ``when="before"``: kie has acted on
+        it (a createTask has made its task) but the answer waits until the action, awaited
+        if it returns an awaitable, is done. ``when="after"``: the answer has been written
+        out. ``times`` limits how many requests fire it (None: all). See tests/fakes/hooks.py.
+        """
+        predicate: Callable[[RecordedRequest], bool]
+        if isinstance(match, str):
+            endpoint = match
+
+            def predicate(rec: RecordedRequest) -> bool:
+                return rec.endpoint == endpoint
+
+            description = match
+        else:
+            predicate = match
+            description = getattr(match, "__name__", repr(match))
+        return self.hooks.add(
+            predicate, when=when, action=action, times=times, description=description
+        )
+
+    def on_callback(
+        self,
+        match: Callable[[CallbackAttempt], bool] | None = None,
+        *,
+        when: When = "before",
+        action: Callable[[CallbackAttempt], Any],
+        times: int | None = 1,
+    ) -> Hook[CallbackAttempt]:
+        """Run ``action(attempt)`` around kie's callback POSTs (fault injection).
+
+        ``when="before"``: the callback is about to be POSTed (it goes out once the action,
+        awaited if it returns an awaitable, is done). ``when="after"``: the POST is over; its
+        ``status`` (or ``error``) is set. ``match`` filters the attempts (default: all).
+        """
+        return self.callback_hooks.add(
+            match or (lambda attempt: True),
+            when=when,
+            action=action,
+            times=times,
+            description=getattr(match, "__name__", CALLBACK),
+        )
+
     def task(self, task_id: str) -> FakeTask:
         """Return a task by id."""
         return self.tasks[task_id]
@@ -252,6 +319,25 @@ class FakeKie:
 
     # ----- helpers ---------------------------------------------------------------------------
 
+    @web.middleware
+    async def _hook_middleware(
+        self, request: web.Request, handler: Callable[[web.Request], Any]
+    ) -> web.StreamResponse:
+        """Run the on_request hooks just before and just after each answer."""
+        response: web.StreamResponse = await handler(request)
+        rec: RecordedRequest | None = request.get(_RECORD)
+        if rec is None:
+            return response
+        await self.hooks.run(rec, "before")
+        after = self.hooks.claim(rec, "after") if self.hooks.pending("after") else []
+        if after:
+            # Write the answer out completely before the action runs.
+            with contextlib.suppress(ConnectionError):
+                await response.prepare(request)
+                await response.write_eof()
+            await self.hooks.fire(after, rec)
+        return response
+
     def _epoch_ms(self, t: float) -> int:
         """Turn a clock time into Unix milliseconds."""
         return int((self._wall0 + (t - self._clock0)) * 1000)
@@ -276,6 +362,7 @@ class FakeKie:
             body=body,
         )
         self.requests.append(rec)
+        request[_RECORD] = rec
         delays = self._delays.get(endpoint)
         if delays:
             with contextlib.suppress(TimeoutError):
@@ -417,15 +504,18 @@ class FakeKie:
     async def _tick(self) -> None:
         """Settle tasks as they come due; sleep exactly with the real clock, else poll."""
         real_clock = self.clock is time.monotonic
-        while True:
+        while not self._closing.is_set():
             self._settle_due()
             pending = [t.terminal_at for t in self.tasks.values() if not t.settled]
             timeout: float | None = None
             if pending:
                 timeout = max(0.0, min(pending) - self.clock()) if real_clock else 0.01
             self._wake.clear()
+            # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow the cancel
+            # of stop() when the wake-up lands at the same moment, and the loop never ends.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
 
     async def _deliver_callback(self, task: FakeTask) -> None:
         """POST the callback once, retrying on failure as configured."""
@@ -445,20 +535,21 @@ class FakeKie:
                 ts = str(int(time.time()))
                 headers["X-Webhook-Timestamp"] = ts
                 headers["X-Webhook-Signature"] = webhook_signature(self.hmac_key, task.task_id, ts)
-            record = CallbackAttempt(
-                task.task_id, task.callback_url, attempt + 1, body, headers, sent_at=time.time()
-            )
+            record = CallbackAttempt(task.task_id, task.callback_url, attempt + 1, body, headers)
             self.callbacks.append(record)
+            await self.callback_hooks.run(record, "before")
+            record.sent_at = time.time()
             try:
                 async with self._session.post(
                     task.callback_url, data=json.dumps(body), headers=headers
                 ) as resp:
                     record.status = resp.status
                     await resp.read()
-                if 200 <= resp.status < 300:
-                    return
             except (ClientError, OSError, TimeoutError) as exc:
                 record.error = f"{type(exc).__name__}: {exc}"
+            await self.callback_hooks.run(record, "after")
+            if record.status is not None and 200 <= record.status < 300:
+                return
             await asyncio.sleep(self.callback_retry_delay)
 
     # ----- handlers --------------------------------------------------------------------------
@@ -491,6 +582,7 @@ class FakeKie:
             large=self.large_images,
         )
         self.tasks[task.task_id] = task
+        rec.task_id = task.task_id
         self._wake.set()
         if self.hang_create is not None:
             # The task exists; only the answer is late, so the client cannot tell.
@@ -508,6 +600,7 @@ class FakeKie:
         if self._over_limit(rec, self.read_limit):
             return self._answer(rec, 429, "Rate limit exceeded: too many requests, try later")
         task_id = request.query.get("taskId", "")
+        rec.task_id = task_id or None
         if not task_id:
             return self._answer(rec, 400, "taskId parameter is required")
         task = self.tasks.get(task_id)
@@ -543,6 +636,7 @@ class FakeKie:
     async def _serve_file(self, rec: RecordedRequest, name: str) -> web.StreamResponse:
         """Send a result image, rendering it off the event loop the first time."""
         task, index = self._files[name]
+        rec.task_id = task.task_id
         inp = task.input
         data = await self._images.get(
             inp.get("image_size", "square_hd"),
@@ -550,6 +644,7 @@ class FakeKie:
             index,
             task.large,
         )
+        data = stamp_image(data, task.task_id, index)
         rec.status = 200
         return web.Response(body=data, content_type="image/jpeg")
 
