@@ -9,6 +9,7 @@ from __future__ import annotations
 __all__ = [
     "CannotFit",
     "DownloadFailed",
+    "DownloadStalled",
     "HostNotAllowed",
     "ImageDownloadError",
     "ImageError",
@@ -52,6 +53,22 @@ class NotAnImage(ImageDownloadError):
 
 class DownloadFailed(ImageDownloadError):
     """HTTP error status, timeout, connection failure or too many redirects."""
+
+
+class DownloadStalled(DownloadFailed):
+    """The bytes stopped, or trickled below the minimum rate, for a whole stall window.
+
+    A subclass of DownloadFailed, so whoever treats a failed download as "this image is not
+    delivered" does the same here; `received` is what arrived in that window.
+    """
+
+    def __init__(
+        self, message: str, *, url: str, received: int, window: float, min_rate: int
+    ) -> None:
+        super().__init__(message, url=url)
+        self.received = received
+        self.window = window
+        self.min_rate = min_rate
 
 
 class CannotFit(ImageError):

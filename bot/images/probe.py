@@ -1,6 +1,7 @@
 """Check that a byte string is a complete, sanely sized JPEG, PNG or WebP image.
 
-Blocking (Pillow decodes in C): call it through ``asyncio.to_thread`` from async code.
+Blocking (Pillow decodes in C): call it through :func:`bot.images.limits.run_in_image_thread`
+from async code.
 """
 
 from __future__ import annotations

@@ -16,7 +16,13 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.test_utils import TestServer
 
 from bot.images.download import MAX_REDIRECTS, DownloadedImage, download_all, download_image
-from bot.images.errors import DownloadFailed, HostNotAllowed, NotAnImage, TooLarge
+from bot.images.errors import (
+    DownloadFailed,
+    DownloadStalled,
+    HostNotAllowed,
+    NotAnImage,
+    TooLarge,
+)
 from tests.images.pictures import encode, noise_image
 
 KIE_HOSTS = ("aiquickdraw.com", "redpandaai.co")
@@ -52,6 +58,7 @@ class Cdn:
 
     port: int
     jpeg: bytes
+    big_jpeg: bytes = b""
     hits: list[tuple[str, str]] = field(default_factory=list)
     user_agents: list[str] = field(default_factory=list)
     in_flight: int = 0
@@ -68,11 +75,17 @@ def jpeg() -> bytes:
     return encode(noise_image(96, 64, seed=21), "JPEG", quality=90)
 
 
+@pytest.fixture(scope="module")
+def big_jpeg() -> bytes:
+    """A JPEG of about 400 KB, long enough to stream over several short stall windows."""
+    return encode(noise_image(400, 300, seed=22), "JPEG", quality=95)
+
+
 @pytest.fixture
-async def cdn(jpeg: bytes) -> AsyncIterator[Cdn]:
+async def cdn(jpeg: bytes, big_jpeg: bytes) -> AsyncIterator[Cdn]:
     """Run a fake CDN on 127.0.0.1 whose slow handlers are released at teardown."""
     release = asyncio.Event()
-    state = Cdn(port=0, jpeg=jpeg)
+    state = Cdn(port=0, jpeg=jpeg, big_jpeg=big_jpeg)
 
     @web.middleware
     async def record(request: web.Request, handler: Any) -> web.StreamResponse:
@@ -127,6 +140,36 @@ async def cdn(jpeg: bytes) -> AsyncIterator[Cdn]:
         await release.wait()
         return web.Response(body=jpeg, content_type="image/jpeg")
 
+    async def stall(request: web.Request) -> web.StreamResponse:
+        # A few bytes of the image, then nothing, with the connection left open.
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response.content_length = len(jpeg)
+        await response.prepare(request)
+        await response.write(jpeg[:100])
+        await release.wait()
+        return response
+
+    async def trickle(request: web.Request) -> web.StreamResponse:
+        # Ten bytes every 10 ms (1 KB/s): never stops, never gets anywhere.
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response.content_length = len(jpeg)
+        await response.prepare(request)
+        for start in range(0, len(jpeg), 10):
+            await response.write(jpeg[start : start + 10])
+            await asyncio.sleep(0.01)
+        return response
+
+    async def steady(request: web.Request) -> web.StreamResponse:
+        # 16 KiB every 5 ms (over 1 MB/s) for several stall windows of the test.
+        body = state.big_jpeg
+        response = web.StreamResponse(headers={"Content-Type": "image/jpeg"})
+        response.content_length = len(body)
+        await response.prepare(request)
+        for start in range(0, len(body), 16 * 1024):
+            await response.write(body[start : start + 16 * 1024])
+            await asyncio.sleep(0.005)
+        return response
+
     async def counted(request: web.Request) -> web.Response:
         state.in_flight += 1
         state.most_in_flight = max(state.most_in_flight, state.in_flight)
@@ -149,6 +192,9 @@ async def cdn(jpeg: bytes) -> AsyncIterator[Cdn]:
     app.router.add_get("/declared-huge", declared_huge)
     app.router.add_get("/streamed-huge", streamed_huge)
     app.router.add_get("/slow", slow)
+    app.router.add_get("/stall", stall)
+    app.router.add_get("/trickle", trickle)
+    app.router.add_get("/steady", steady)
     app.router.add_get("/counted/{n}", counted)
     server = TestServer(app, host="127.0.0.1")
     await server.start_server()
@@ -274,6 +320,81 @@ async def test_a_stalled_server_times_out(cdn: Cdn, session: aiohttp.ClientSessi
     """A server that never answers fails the download after the total timeout."""
     with pytest.raises(DownloadFailed, match="timed out"):
         await fetch(session, cdn.url("127.0.0.1", "/slow"), timeout=0.2)
+
+
+# Stall windows short enough for a test: abandoned after 0.2-0.25 s, whatever the total deadline.
+STALL = {"stall_window": 0.2, "min_rate": 64 * 1024, "timeout": 30.0}
+
+
+@pytest.mark.parametrize("path", ["/stall", "/trickle", "/slow"])
+async def test_a_stalled_download_is_abandoned(
+    cdn: Cdn, session: aiohttp.ClientSession, path: str
+) -> None:
+    """Bytes that stop, trickle, or never start give DownloadStalled long before the deadline."""
+    url = cdn.url("file.aiquickdraw.com", f"{path}?sig=TOPSECRET")
+    with pytest.raises(DownloadStalled, match="stalled") as caught:
+        await fetch(session, url, **STALL)
+    stalled = caught.value
+    # A kind of DownloadFailed: callers that count failed images count this one too.
+    assert isinstance(stalled, DownloadFailed)
+    assert stalled.received < 64 * 1024 * stalled.window
+    assert (stalled.window, stalled.min_rate) == (0.2, 64 * 1024)
+    assert "TOPSECRET" not in str(stalled)
+    assert stalled.url == cdn.url("file.aiquickdraw.com", path)
+
+
+async def test_a_steady_download_outlasting_the_window_completes(
+    cdn: Cdn, session: aiohttp.ClientSession
+) -> None:
+    """A body that keeps coming well above the minimum rate is never cut, however long."""
+    image = await fetch(
+        session,
+        cdn.url("127.0.0.1", "/steady"),
+        max_bytes=len(cdn.big_jpeg),
+        stall_window=0.05,
+        min_rate=16 * 1024,
+        timeout=30.0,
+    )
+    assert image.data == cdn.big_jpeg
+
+
+async def test_the_total_deadline_still_applies(cdn: Cdn, session: aiohttp.ClientSession) -> None:
+    """With a long stall window, the total deadline ends a slow download as before."""
+    with pytest.raises(DownloadFailed, match="timed out") as caught:
+        await fetch(session, cdn.url("127.0.0.1", "/trickle"), stall_window=60.0, timeout=0.2)
+    assert not isinstance(caught.value, DownloadStalled)
+
+
+@pytest.mark.parametrize(("window", "rate"), [(0.0, 1), (-1.0, 1), (1.0, -1)])
+async def test_nonsense_stall_settings_are_refused(
+    session: aiohttp.ClientSession, window: float, rate: int
+) -> None:
+    """A window that is not positive, or a negative rate, is a caller error."""
+    with pytest.raises(ValueError, match="stall_window"):
+        await fetch(
+            session, "https://file.aiquickdraw.com/x.jpg", stall_window=window, min_rate=rate
+        )
+
+
+async def test_download_all_gives_up_on_a_stalled_image_only(
+    cdn: Cdn, session: aiohttp.ClientSession
+) -> None:
+    """One stalled image comes back as DownloadStalled; the others arrive."""
+    urls = [cdn.url("file.aiquickdraw.com", p) for p in ("/img.jpg", "/stall", "/img.png")]
+    results = await download_all(
+        session,
+        urls,
+        allowed_hosts=KIE_HOSTS,
+        max_bytes=CAP,
+        user_agent=USER_AGENT,
+        timeout=30.0,
+        stall_window=0.2,
+    )
+    assert [type(result) for result in results] == [
+        DownloadedImage,
+        DownloadStalled,
+        DownloadedImage,
+    ]
 
 
 async def test_http_errors_fail_without_leaking_the_query(

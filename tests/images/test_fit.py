@@ -1,15 +1,22 @@
-"""Planning messages under Discord's upload limit: order, budget, file count, originals kept."""
+"""Planning messages under Discord's upload limit: fewest messages, originals kept where they
+fit, re-encodings marked, parts re-created exactly from their indexes."""
 
 from __future__ import annotations
 
 import pytest
 
 from bot.images.download import DownloadedImage
-from bot.images.errors import CannotFit
+from bot.images.encode import profile_image
+from bot.images.errors import CannotFit, DownloadFailed
 from bot.images.fit import (
     DEFAULT_HEADROOM,
     MAX_FILES_PER_MESSAGE,
+    SHARE_EDGE,
     Attachment,
+    ImageSlot,
+    Part,
+    build_part,
+    build_part_blocking,
     pack_in_order,
     plan_messages,
     plan_messages_blocking,
@@ -19,11 +26,12 @@ from bot.images.probe import probe_image
 from tests.images.pictures import MIB, as_download, encode, gradient_image, noise_jpeg
 
 TEN_MIB = 10 * MIB
+BUDGET = TEN_MIB - DEFAULT_HEADROOM
 
 
-def flatten(plan: list[list[Attachment]]) -> list[Attachment]:
+def flatten(plan: list[Part]) -> list[Attachment]:
     """Return the attachments of every message, in delivery order."""
-    return [attachment for message in plan for attachment in message]
+    return [attachment for part in plan for attachment in part]
 
 
 def fake_attachment(index: int, size: int) -> Attachment:
@@ -40,88 +48,217 @@ def fake_attachment(index: int, size: int) -> Attachment:
     )
 
 
-def test_every_message_fits_the_limit_with_headroom(plan_10_mib: list[list[Attachment]]) -> None:
-    """No message goes over 10 MiB minus the headroom, nor over ten files."""
-    for message in plan_10_mib:
-        assert sum(attachment.size for attachment in message) <= TEN_MIB - DEFAULT_HEADROOM
-        assert 1 <= len(message) <= MAX_FILES_PER_MESSAGE
+def files(part: Part) -> list[tuple[str, bytes]]:
+    """Return what Discord would receive for a part: names and bytes."""
+    return [(a.filename, a.data) for a in part]
 
 
-def test_all_images_are_delivered_once_in_order(plan_10_mib: list[list[Attachment]]) -> None:
-    """Images 1..6 each appear exactly once, in order, numbered in their filenames."""
-    attachments = flatten(plan_10_mib)
-    assert [a.original_index for a in attachments] == [0, 1, 2, 3, 4, 5]
-    assert [a.filename.rsplit(".", 1)[0] for a in attachments] == [
-        f"imagine_{n}" for n in range(1, 7)
-    ]
-    assert len(plan_10_mib) <= len(attachments)
+# ----- six 4K results under 10 MiB ---------------------------------------------------------
 
 
-def test_images_that_fit_alone_stay_byte_identical(
-    plan_10_mib: list[list[Attachment]], four_k_images: list[DownloadedImage]
+def test_six_4k_results_go_in_one_message(
+    plan_10_mib: list[Part], four_k_images: list[DownloadedImage]
 ) -> None:
-    """Every image under the budget is sent as the very bytes kie served."""
-    budget = TEN_MIB - DEFAULT_HEADROOM
+    """32 MiB of 4K originals become one message of six under 10 MiB, all marked re-encoded."""
+    assert sum(image.size for image in four_k_images) > 3 * TEN_MIB
+    [part] = plan_10_mib
+    assert part.indexes == (0, 1, 2, 3, 4, 5)
+    assert part.size <= BUDGET
+    assert part.reencoded == (0, 1, 2, 3, 4, 5)
+    assert [a.filename for a in part] == [f"imagine_{n}.jpg" for n in range(1, 7)]
+
+
+def test_shared_4k_images_stay_large_and_valid(plan_10_mib: list[Part]) -> None:
+    """Every re-encoding is a real JPEG of the recorded size, at the floor (half size) or
+    above: the shared ladder goes from full size straight to half size."""
     for attachment in flatten(plan_10_mib):
-        original = four_k_images[attachment.original_index]
-        if original.size <= budget:
-            assert not attachment.reencoded
-            assert attachment.data == original.data
-            assert attachment.filename.endswith(".jpg")
-            assert attachment.original_bytes == original.size
-    assert sum(not a.reencoded for a in flatten(plan_10_mib)) == 4
-
-
-def test_oversized_images_are_reencoded_into_valid_images(
-    plan_10_mib: list[list[Attachment]], four_k_images: list[DownloadedImage]
-) -> None:
-    """The two images over 10 MiB come back smaller, as real images named for their format."""
-    reencoded = [a for a in flatten(plan_10_mib) if a.reencoded]
-    assert [a.original_index for a in reencoded] == [1, 5]
-    for attachment in reencoded:
         info = probe_image(attachment.data)
-        assert (info.width, info.height) == (attachment.width, attachment.height)
-        assert info.content_type == attachment.content_type
-        assert attachment.filename.endswith("." + {"WEBP": "webp", "JPEG": "jpg"}[info.format])
-        assert attachment.original_bytes == four_k_images[attachment.original_index].size
-        assert attachment.size < attachment.original_bytes
+        assert (info.format, info.width, info.height) == (
+            "JPEG",
+            attachment.width,
+            attachment.height,
+        )
+        assert attachment.content_type == "image/jpeg"
+        assert attachment.width == attachment.height
+        assert attachment.width in (SHARE_EDGE, 4096)
+        assert attachment.original_bytes > attachment.size
 
 
-def test_images_that_fit_together_share_a_message(plan_10_mib: list[list[Attachment]]) -> None:
-    """The two ~3 MiB images travel together instead of in separate messages."""
-    assert [[a.original_index for a in message] for message in plan_10_mib] == [
-        [0],
-        [1],
-        [2, 3],
-        [4],
-        [5],
-    ]
-
-
-async def test_a_25_mib_limit_puts_more_in_each_message(
-    four_k_images: list[DownloadedImage], plan_10_mib: list[list[Attachment]]
+async def test_a_4k_part_is_rebuilt_byte_for_byte(
+    plan_10_mib: list[Part], four_k_images: list[DownloadedImage]
 ) -> None:
-    """With a boosted server's 25 MiB, nothing is re-encoded and fewer messages are needed."""
-    plan = await plan_messages(four_k_images, limit_bytes=25 * MIB, stem="imagine")
-    assert len(plan) < len(plan_10_mib)
-    assert max(len(message) for message in plan) > max(len(message) for message in plan_10_mib)
-    assert [a.original_index for a in flatten(plan)] == list(range(6))
-    assert not any(a.reencoded for a in flatten(plan))
-    for message in plan:
-        assert sum(a.size for a in message) <= 25 * MIB - DEFAULT_HEADROOM
+    """The stored indexes of a part re-create the same files, as a resumed delivery needs."""
+    [part] = plan_10_mib
+    again = await build_part(four_k_images, part.indexes, limit_bytes=TEN_MIB, stem="imagine")
+    assert again == part
 
 
-async def test_one_image_that_fits_is_one_untouched_message() -> None:
+async def test_a_25_mib_limit_shares_one_message_at_full_size(
+    four_k_images: list[DownloadedImage],
+) -> None:
+    """With a boosted server's 25 MiB, one message still holds all six, now at full size."""
+    [part] = await plan_messages(four_k_images, limit_bytes=25 * MIB, stem="imagine")
+    assert part.size <= 25 * MIB - DEFAULT_HEADROOM
+    assert [(a.width, a.height) for a in part] == [(4096, 4096)] * 6
+
+
+async def test_a_limit_the_originals_fit_keeps_them(four_k_images: list[DownloadedImage]) -> None:
+    """Under a 50 MiB limit the originals fit one message and go untouched, at no CPU cost."""
+    [part] = await plan_messages(four_k_images, limit_bytes=50 * MIB, stem="imagine")
+    assert part.reencoded == ()
+    for attachment in part:
+        assert attachment.data is four_k_images[attachment.original_index].data
+
+
+# ----- the rules, on smaller pictures ------------------------------------------------------
+
+
+def test_parts_are_rebuilt_exactly_and_plans_are_deterministic(
+    mid_images: list[DownloadedImage],
+) -> None:
+    """Two plans are identical, and each part is re-created from its indexes alone."""
+    limit = 1 * MIB
+    first = plan_messages_blocking(mid_images, limit_bytes=limit, stem="d", headroom=0)
+    second = plan_messages_blocking(mid_images, limit_bytes=limit, stem="d", headroom=0)
+    assert first == second
+    assert any(part.reencoded for part in first)
+    for part in first:
+        rebuilt = build_part_blocking(
+            mid_images, part.indexes, limit_bytes=limit, stem="d", headroom=0
+        )
+        assert files(rebuilt) == files(part)
+
+
+async def test_async_and_blocking_plans_agree(mid_images: list[DownloadedImage]) -> None:
+    """The async planner (image threads, images in parallel) plans the very same bytes."""
+    limit = 1 * MIB
+    blocking = plan_messages_blocking(mid_images, limit_bytes=limit, stem="d", headroom=0)
+    threaded = await plan_messages(mid_images, limit_bytes=limit, stem="d", headroom=0)
+    assert threaded == blocking
+
+
+def test_six_mid_images_share_the_fewest_messages(mid_images: list[DownloadedImage]) -> None:
+    """Six originals well over the limit: one message, each image its share of it."""
+    floors = []
+    for image in mid_images:
+        profile = profile_image(image.data)
+        floors.append(profile.estimate(profile.floor(SHARE_EDGE)))
+    limit = int(sum(floors) * 1.15)
+    assert sum(image.size for image in mid_images) > 1.5 * limit
+    plan = plan_messages_blocking(mid_images, limit_bytes=limit, stem="m", headroom=0)
+    assert [part.indexes for part in plan] == [(0, 1, 2, 3, 4, 5)]
+    assert plan[0].size <= limit
+    assert plan[0].reencoded == (0, 1, 2, 3, 4, 5)
+    for attachment in plan[0]:
+        # 1280 px is under the share floor: these shrink in quality only, never in size.
+        assert (attachment.width, attachment.height) == (1280, 1280)
+
+
+def test_originals_that_fit_stay_byte_identical(small_jpegs: list[bytes]) -> None:
+    """When the originals need no more messages than the file count forces, none changes."""
+    images = [as_download(data) for data in small_jpegs[:6]]
+    [part] = plan_messages_blocking(images, limit_bytes=TEN_MIB, stem="imagine")
+    assert part.reencoded == ()
+    for attachment, image in zip(part, images, strict=True):
+        assert attachment.data is image.data
+        assert attachment.original_bytes == image.size
+
+
+def test_in_a_shared_part_small_originals_are_kept(mid_images: list[DownloadedImage]) -> None:
+    """A part that must shrink keeps the originals smaller than their re-encoding would be."""
+    small = as_download(encode(gradient_image(1280, 1280), "JPEG", quality=60))
+    images = [mid_images[0], small, mid_images[1]]
+    limit = mid_images[0].size + small.size
+    [part] = plan_messages_blocking(images, limit_bytes=limit, stem="k", headroom=0)
+    assert part.reencoded == (0, 2)
+    assert part.attachments[1].data is small.data
+    assert part.size <= limit
+
+
+def test_images_are_not_shrunk_below_the_floor_to_share(
+    mid_images: list[DownloadedImage],
+) -> None:
+    """If sharing one message would need smaller pictures than the floor, use more messages."""
+    # With the floor at the pictures' own size, only the quality may drop to share.
+    at_floor = profile_image(mid_images[0].data)
+    lowest = at_floor.estimate(at_floor.floor(1280))
+    limit = int(lowest * 3.5)
+    plan = plan_messages_blocking(
+        mid_images[:6], limit_bytes=limit, stem="f", headroom=0, share_edge=1280
+    )
+    assert [len(part) for part in plan] == [3, 3]
+    for attachment in flatten(plan):
+        assert (attachment.width, attachment.height) == (1280, 1280)
+    # Without the floor rule (share_edge tiny), everything would squeeze into one message.
+    squeezed = plan_messages_blocking(
+        mid_images[:6], limit_bytes=limit, stem="f", headroom=0, share_edge=64
+    )
+    assert len(squeezed) == 1
+
+
+def test_failed_downloads_are_skipped_and_indexes_keep_their_place(
+    small_jpegs: list[bytes],
+) -> None:
+    """Download errors stand in the list; files keep the number of their position."""
+    failed = DownloadFailed("x: HTTP 500", url="x")
+    images: list[ImageSlot] = [as_download(small_jpegs[0]), failed, as_download(small_jpegs[2])]
+    [part] = plan_messages_blocking(images, limit_bytes=TEN_MIB, stem="p")
+    assert part.indexes == (0, 2)
+    assert [a.filename for a in part] == ["p_1.jpg", "p_3.jpg"]
+    assert plan_messages_blocking([None, failed], limit_bytes=TEN_MIB, stem="p") == []
+
+
+@pytest.mark.parametrize(
+    ("indexes", "match"),
+    [([], "at least one"), ([0, 0], "repeated"), ([1], "not available"), ([7], "not available")],
+)
+def test_build_part_refuses_indexes_that_name_no_image(
+    small_jpegs: list[bytes], indexes: list[int], match: str
+) -> None:
+    """A stored part that names a missing image is refused, not silently shortened."""
+    images: list[ImageSlot] = [as_download(small_jpegs[0]), None, as_download(small_jpegs[2])]
+    with pytest.raises(ValueError, match=match):
+        build_part_blocking(images, indexes, limit_bytes=TEN_MIB, stem="p")
+
+
+def test_build_part_refuses_more_files_than_a_message_holds(small_jpegs: list[bytes]) -> None:
+    """A part is at most ten files."""
+    images = [as_download(data) for data in small_jpegs]
+    with pytest.raises(ValueError, match="per message"):
+        build_part_blocking(images, list(range(11)), limit_bytes=TEN_MIB, stem="p")
+
+
+def test_a_part_reads_as_its_list_of_files(small_jpegs: list[bytes]) -> None:
+    """Iterating or measuring a part gives its attachments, as the old list of files did."""
+    images = [as_download(data) for data in small_jpegs[:3]]
+    [part] = plan_messages_blocking(images, limit_bytes=TEN_MIB, stem="l")
+    assert len(part) == 3
+    assert list(part) == list(part.attachments)
+    assert tuple(part) == part.attachments
+    assert "bytes" in repr(part)
+
+
+def test_a_single_image_that_fits_is_one_untouched_message() -> None:
     """A single image under the limit is sent as is, in one message."""
     data = noise_jpeg(1024, 1024, seed=7)
-    plan = await plan_messages([as_download(data)], limit_bytes=TEN_MIB, stem="imagine")
-    assert len(plan) == 1
-    [[attachment]] = plan
+    [[attachment]] = plan_messages_blocking([as_download(data)], limit_bytes=TEN_MIB, stem="i")
     assert attachment.data is data
     assert not attachment.reencoded
-    assert attachment.filename == "imagine_1.jpg"
+    assert attachment.filename == "i_1.jpg"
     assert (attachment.width, attachment.height) == (1024, 1024)
     assert attachment.content_type == "image/jpeg"
+
+
+def test_a_single_image_too_big_alone_shrinks_as_far_as_it_must() -> None:
+    """Alone in its message, an image may go below the share floor to fit at all."""
+    data = noise_jpeg(512, 512, seed=3)
+    limit = len(data) // 8
+    [[attachment]] = plan_messages_blocking(
+        [as_download(data)], limit_bytes=limit, stem="s", headroom=0
+    )
+    assert attachment.reencoded
+    assert attachment.size <= limit
+    assert attachment.width < 512
 
 
 def test_spoiler_files_get_discords_prefix(small_jpegs: list[bytes]) -> None:
@@ -139,33 +276,22 @@ def test_at_most_ten_files_per_message(small_jpegs: list[bytes]) -> None:
     """Twelve small images that fit in bytes still need two messages: ten, then two."""
     images = [as_download(data) for data in small_jpegs]
     plan = plan_messages_blocking(images, limit_bytes=TEN_MIB, stem="imagine")
-    assert [len(message) for message in plan] == [10, 2]
+    assert [len(part) for part in plan] == [10, 2]
     assert [a.original_index for a in flatten(plan)] == list(range(12))
+    assert MAX_FILES_PER_MESSAGE == 10
 
 
 def test_reencoded_file_takes_the_extension_of_its_bytes() -> None:
-    """A PNG that must shrink is named .webp (or .jpg), never still .png."""
+    """A PNG that must shrink is named for what it became (.jpg when opaque), never .png."""
     png = encode(gradient_image(1024, 1024), "PNG", compress_level=0)
-    plan = plan_messages_blocking(
+    [[attachment]] = plan_messages_blocking(
         [as_download(png)], limit_bytes=len(png) // 2, stem="g", headroom=0
     )
-    [[attachment]] = plan
     assert attachment.reencoded
-    assert attachment.filename in {"g_1.webp", "g_1.jpg"}
+    assert attachment.filename == "g_1.jpg"
+    assert attachment.content_type == "image/jpeg"
     # A smooth picture fits at the top rung: full size, no downscale.
     assert (attachment.width, attachment.height) == (1024, 1024)
-
-
-def test_plans_are_deterministic() -> None:
-    """The same input gives byte-identical plans, re-encoded files included."""
-    images = [as_download(noise_jpeg(512, 512, seed=seed)) for seed in range(3)]
-    limit = 200 * 1024
-    first = plan_messages_blocking(images, limit_bytes=limit, stem="d", headroom=0)
-    second = plan_messages_blocking(images, limit_bytes=limit, stem="d", headroom=0)
-    assert [[(a.filename, a.data) for a in m] for m in first] == [
-        [(a.filename, a.data) for a in m] for m in second
-    ]
-    assert any(a.reencoded for a in flatten(first))
 
 
 def test_no_images_means_no_messages() -> None:
@@ -230,8 +356,3 @@ def test_pack_refuses_a_file_over_budget() -> None:
 def test_safe_stem(stem: str, expected: str) -> None:
     """Stems are reduced to safe filename characters, never empty."""
     assert safe_stem(stem) == expected
-
-
-def test_attachment_repr_hides_bytes() -> None:
-    """An attachment's repr is short: it never dumps megabytes of image data."""
-    assert "\\x00" not in repr(fake_attachment(0, 1000))
