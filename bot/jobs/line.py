@@ -99,10 +99,17 @@ class Line:
 
     # -- joining ---------------------------------------------------------------------------
 
-    def put(self, job: Job) -> int:
-        """Add an accepted job behind its member's others; return its place (1 = next)."""
-        if job.id in self._tag_of or job.id in self._kie:
-            raise ValueError(f"job {job.id} is already in the line")
+    def put(self, job: Job) -> int | None:
+        """Add an accepted job behind its member's others; return its place (1 = next).
+
+        Safe to call again: a job already waiting keeps its place (returned), and a job
+        already taken stays taken (None); a start's resume and an accept may both see it.
+        """
+        tag = self._tag_of.get(job.id)
+        if tag is not None:
+            return self._place(tag)
+        if job.id in self._kie:
+            return None
         key = member_of(job)
         member = self._member(key)
         round_ = max(self._round, member.last_round + 1)
@@ -116,7 +123,7 @@ class Line:
     def hold(self, job: Job) -> None:
         """Count a job that is already at kie (found SUBMITTING or RUNNING at start)."""
         if job.id in self._tag_of or job.id in self._kie:
-            raise ValueError(f"job {job.id} is already in the line")
+            return  # known already
         key = member_of(job)
         member = self._member(key)
         member.at_kie += 1

@@ -137,11 +137,17 @@ def test_the_same_user_in_two_servers_is_two_members() -> None:
     assert len(drain(line)) == 2
 
 
-def test_the_same_job_twice_is_refused() -> None:
+def test_putting_or_holding_a_known_job_again_changes_nothing() -> None:
     line = Line(max_at_kie=1)
     line.put(make_job(1, 0))
-    with pytest.raises(ValueError, match="already"):
-        line.put(make_job(1, 0))
+    line.put(make_job(1, 1))
+    assert line.put(make_job(1, 1)) == 2  # waiting: keeps its place
+    assert line.order() == ["u1-0", "u1-1"]
+    line.take_nowait()
+    assert line.put(make_job(1, 0)) is None  # taken: stays taken
+    line.hold(make_job(1, 0))
+    assert line.at_kie == 1
+    assert line.order() == ["u1-1"]
 
 
 def test_own_counts_jobs_ahead_and_at_kie() -> None:

@@ -66,7 +66,7 @@ def test_the_front_is_refreshed_at_least_every_front_every_seconds() -> None:
     places = Places(line, per_second=6.0, front=100, front_every=30.0)
     for user in range(400):
         job = make_job(user, 0)
-        places.shown(job.id, line.put(job), 0.0)
+        places.shown(job.id, line.put(job) or 0, 0.0)
     told: dict[str, tuple[int, float]] = {}
     for t in range(1, 121):
         for _ in range(2):  # kie takes two a second
@@ -88,7 +88,7 @@ def test_a_job_far_back_is_told_once_its_place_has_halved() -> None:
     places = Places(line, per_second=10_000.0, front=10)
     jobs = [make_job(user, 0) for user in range(1000)]
     for job in jobs:
-        places.shown(job.id, line.put(job), 0.0)
+        places.shown(job.id, line.put(job) or 0, 0.0)
     last = jobs[-1]
     for _ in range(499):
         taken = line.take_nowait()
@@ -119,6 +119,7 @@ def test_no_halved_place_is_missed_against_a_walk_of_the_whole_line(seed: int) -
                 made += 1
                 job = make_job(rng.randrange(60), made)
                 place = line.put(job)
+                assert place is not None
                 places.shown(job.id, place, float(t))
                 told[job.id] = place
             elif op < 0.85:
