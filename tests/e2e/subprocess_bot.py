@@ -18,6 +18,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import aiohttp
 import pytest
@@ -39,9 +40,24 @@ _BAD_LINE = re.compile(r"^\S+ \S+ (ERROR|CRITICAL)\b|Traceback \(most recent cal
 
 
 def bot_env(
-    discord: FakeDiscord, kie: FakeKie, *, database_path: Path, **extra: str
+    discord: FakeDiscord,
+    kie: FakeKie,
+    *,
+    database_path: Path | None = None,
+    database_url: str | None = None,
+    callbacks: bool = False,
+    **extra: str,
 ) -> dict[str, str]:
-    """Return the whole environment of a child bot pointed at both stand-ins."""
+    """Return the whole environment of a child bot pointed at both stand-ins.
+
+    The database is a SQLite file (``database_path``) or any ``DATABASE_URL``
+    (``postgres_url(POSTGRES_URL, schema)`` for a schema of the test's own). With ``callbacks``,
+    PUBLIC_BASE_URL names the child's own web server, so kie's callbacks reach it; a restart
+    with the same environment listens on the same port, so later callbacks still arrive.
+    """
+    if (database_path is None) == (database_url is None):
+        raise TypeError("give exactly one of database_path and database_url")
+    port = str(_free_port())
     env = {
         "DISCORD_TOKEN": discord.token,
         "KIE_API_KEY": KIE_KEY,
@@ -49,12 +65,25 @@ def bot_env(
         "KIE_RESULT_HOSTS": "127.0.0.1",
         "DISCORD_API_BASE_URL": discord.api_base_url,
         "DISCORD_GATEWAY_URL": discord.gateway_url,
-        "DATABASE_URL": f"sqlite:///{database_path}",
+        "DATABASE_URL": database_url or f"sqlite:///{database_path}",
         "WEB_HOST": "127.0.0.1",
-        "WEB_PORT": str(_free_port()),
+        "WEB_PORT": port,
     }
+    if callbacks:
+        env["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{port}"
     env.update(extra)
     return env
+
+
+def postgres_url(base: str, schema: str) -> str:
+    """Return ``base`` (a postgresql:// URL) with every connection's search_path set to schema.
+
+    libpq's ``options=-csearch_path=…`` form, which asyncpg accepts too.
+    """
+    parts = urlsplit(base)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 class BotProcess:
