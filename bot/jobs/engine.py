@@ -195,9 +195,15 @@ class JobEngine:
         log.info("%s cancelled by its requester", cancelled.ctx)
         if cancelled.task_id is not None:
             self._spawn(self._record_cost(cancelled), cancelled)
-        with contextlib.suppress(Exception):
-            await self.delivery.cancelled(cancelled)
+        # Told apart, so the member's click is answered as soon as the cancel is written.
+        self._spawn(self._tell_cancelled(cancelled), cancelled)
         return cancelled
+
+    async def _tell_cancelled(self, job: Job) -> None:
+        try:
+            await self.delivery.cancelled(job)
+        except Exception as exc:  # noqa: BLE001 - the job is cancelled either way
+            log.warning("%s: could not show the cancellation: %r", job.ctx, exc)
 
     def position(self, job_id: str) -> int | None:
         """Return a queued job's place in line."""

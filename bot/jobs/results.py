@@ -10,14 +10,21 @@ when every part is already out. The engine settles the quota from what this retu
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from bot import metrics
-from bot.images import CannotFit, DownloadedImage, plan_messages
-from bot.images.fit import Attachment
+from bot.images import (
+    CannotFit,
+    DeliverySlots,
+    DownloadedImage,
+    ImageSlot,
+    Part,
+    build_part,
+    plan_messages,
+)
 from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.ports import Delivery, Download, PostRefused, ResultPart
@@ -48,9 +55,12 @@ class Results:
         delivery: Delivery,
         download: Download,
         clock: Callable[[], float],
+        slots: DeliverySlots | None = None,
         attempts: int = 3,
     ) -> None:
         self.store = store
+        # One per process: bounds the deliveries (and image bytes) in progress at once.
+        self.slots = slots or DeliverySlots()
         self.delivery = delivery
         self.download = download
         self.clock = clock
@@ -63,17 +73,25 @@ class Results:
         plan = job.delivery_plan
         if plan is not None and job.parts_delivered >= len(plan):
             return Delivered(images=_count(plan))  # all out before a crash: nothing to fetch
-        wanted = (
+        # Held across downloads too, so a delivery waiting for its turn holds no image bytes.
+        async with self.slots:
+            return await self._deliver(job, plan, resumed=resumed)
+
+    async def _deliver(self, job: Job, plan: Plan | None, *, resumed: bool) -> Delivered | Failed:
+        wanted = set(
             range(len(job.result_urls)) if plan is None else _indexes(plan[job.parts_delivered :])
         )
         images = await self._fetch(job, wanted)
+        built: dict[int, Part] = {}
         if plan is None:
-            if not images:
+            if not any(isinstance(i, DownloadedImage) for i in images):
                 return Failed(Failure.DOWNLOAD)
-            planned = await self._plan(job, images)
-            if isinstance(planned, Failed):
-                return planned
-            plan = planned
+            try:
+                parts = await plan_messages(images, **await self._shape(job))
+            except CannotFit:
+                return Failed(Failure.TOO_LARGE)
+            plan = tuple(p.indexes for p in parts)
+            built = dict(enumerate(parts))
             stored = await self.store.update(
                 job.id, expect={JobState.DELIVERING}, delivery_plan=plan, updated_at=self.clock()
             )
@@ -83,38 +101,40 @@ class Results:
         elif resumed:
             job = await self._skip_landed(job, plan)
         for index in range(job.parts_delivered, len(plan)):
-            if any(i not in images for i in plan[index]):
+            if not all(isinstance(images[i], DownloadedImage) for i in plan[index]):
                 # The links expired since the plan was made: the rest can't be delivered.
                 return self._partial(job, plan, Failed(Failure.DOWNLOAD))
-            posted = await self._post_part(job, plan, index, images)
+            part = built.get(index)
+            if part is None:
+                try:
+                    part = await build_part(images, plan[index], **await self._shape(job))
+                except CannotFit:
+                    return self._partial(job, plan, Failed(Failure.TOO_LARGE))
+            posted = await self._post_part(job, plan, index, part)
             if isinstance(posted, Failed):
                 return self._partial(job, plan, posted)
             job = posted
         return Delivered(images=_count(plan))
 
-    async def _fetch(self, job: Job, wanted: Sequence[int]) -> dict[int, DownloadedImage]:
-        fetched = await self.download([job.result_urls[i] for i in wanted])
-        images = {}
-        for i, result in zip(wanted, fetched, strict=True):
+    async def _fetch(self, job: Job, wanted: set[int]) -> list[ImageSlot]:
+        """Download the wanted images; every other position (and each failure) is None."""
+        order = sorted(wanted)
+        fetched = await self.download([job.result_urls[i] for i in order])
+        images: list[ImageSlot] = [None] * len(job.result_urls)
+        for i, result in zip(order, fetched, strict=True):
             if isinstance(result, Exception):
                 log.warning("%s: image %d not downloaded: %s", job.ctx, i + 1, result)
             else:
                 images[i] = result
         return images
 
-    async def _plan(self, job: Job, images: dict[int, DownloadedImage]) -> Plan | Failed:
-        limit = await self.delivery.upload_limit(job)
-        order = sorted(images)
-        try:
-            parts = await plan_messages(
-                [images[i] for i in order],
-                limit_bytes=limit,
-                spoiler=job.spoiler,
-                stem=f"imagine_{job.id[:8]}",
-            )
-        except CannotFit:
-            return Failed(Failure.TOO_LARGE)
-        return tuple(tuple(order[a.original_index] for a in part) for part in parts)
+    async def _shape(self, job: Job) -> dict[str, Any]:
+        """Return how this job's messages are cut: the route's limit, names, spoilers."""
+        return {
+            "limit_bytes": await self.delivery.upload_limit(job),
+            "stem": f"imagine_{job.id[:8]}",
+            "spoiler": job.spoiler,
+        }
 
     async def _skip_landed(self, job: Job, plan: Plan) -> Job:
         """Count as posted the parts the chat side already shows (posted just before a crash)."""
@@ -127,48 +147,22 @@ class Results:
         )
         return updated or job
 
-    async def _post_part(
-        self, job: Job, plan: Plan, index: int, images: dict[int, DownloadedImage]
-    ) -> Job | Failed:
-        attachments = await self._build(job, plan[index], images)
-        if isinstance(attachments, Failed):
-            return attachments
+    async def _post_part(self, job: Job, plan: Plan, index: int, built: Part) -> Job | Failed:
         part = ResultPart(
             index=index,
             count=len(plan),
-            attachments=attachments,
+            attachments=built.attachments,
             # Full-resolution links for the images that had to be shrunk to fit.
-            originals={
-                a.original_index + 1: job.result_urls[a.original_index]
-                for a in attachments
-                if a.reencoded
-            },
+            originals={i + 1: job.result_urls[i] for i in built.reencoded},
         )
         via = await self._post(job, part)
         if isinstance(via, Failed):
             return via
-        metrics.DELIVERY_BYTES.inc(sum(a.size for a in attachments))
+        metrics.DELIVERY_BYTES.inc(built.size)
         updated = await self.store.update(
             job.id, parts_delivered=index + 1, delivered_via=via, updated_at=self.clock()
         )
         return updated or job
-
-    async def _build(
-        self, job: Job, indexes: tuple[int, ...], images: dict[int, DownloadedImage]
-    ) -> tuple[Attachment, ...] | Failed:
-        """Re-create one planned message's files, numbered as the job's images."""
-        limit = await self.delivery.upload_limit(job)
-        try:
-            parts = await plan_messages(
-                [images[i] for i in indexes],
-                limit_bytes=limit,
-                spoiler=job.spoiler,
-                stem=f"imagine_{job.id[:8]}",
-            )
-        except CannotFit:
-            return Failed(Failure.TOO_LARGE)
-        # Numbered by the job's own image order, not by the position in this one message.
-        return tuple(_renumbered(a, indexes[a.original_index]) for part in parts for a in part)
 
     async def _post(self, job: Job, part: ResultPart) -> str | Failed:
         """Post one part, retrying transient failures."""
@@ -204,11 +198,3 @@ def _count(plan: Sequence[tuple[int, ...]]) -> int:
 
 def _indexes(parts: Sequence[tuple[int, ...]]) -> list[int]:
     return [i for part in parts for i in part]
-
-
-def _renumbered(attachment: Attachment, index: int) -> Attachment:
-    head = attachment.filename.rsplit("_", 1)[0]
-    extension = attachment.filename.rsplit(".", 1)[-1]
-    return dataclasses.replace(
-        attachment, filename=f"{head}_{index + 1}.{extension}", original_index=index
-    )

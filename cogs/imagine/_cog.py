@@ -128,11 +128,10 @@ class Imagine(commands.Cog):
 
     async def cancel(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Cancel a job (its requester only)."""
-        job = await self.admission.job(job_id)
-        # Refuse before acknowledging, so a refusal is a private message of its own.
-        self.admission.ensure_may_cancel(job, interaction.user.id)
-        await interaction.response.defer()
+        # Cancelled (or refused) before the click is acknowledged: a click the member saw
+        # accepted is a cancelled job, whatever happens to this process next.
         await self.admission.cancel(job_id, interaction.user.id)
+        await interaction.response.defer()
 
     async def reroll(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Run the same request again with a new seed, for whoever clicked."""

@@ -84,7 +84,7 @@ UPLOAD_ROUTES = {
 }
 CALLBACK_ROUTE = "/interactions/{interaction_id}/{token}/callback"
 
-Outcome = Literal["delivered", "failed", "cancelled or delivered", "delivered if task known"]
+Outcome = Literal["delivered", "failed", "cancelled", "delivered if task known"]
 
 
 @dataclass
@@ -419,14 +419,14 @@ POINTS = [
     Point(
         "cancel_ack",
         arm_cancel_ack,
-        "cancelled or delivered",
+        "cancelled",
         task=CANCEL_TASK,
         act=click_cancel_while_generating,
     ),
     Point(
         "cancel_edit",
         arm_cancel_edit,
-        "cancelled or delivered",
+        "cancelled",
         task=CANCEL_TASK,
         act=click_cancel_while_generating,
     ),
@@ -531,12 +531,14 @@ def expectation_problems(point: Point, run: Run, report: MoneyReport) -> list[st
         )
     elif wanted == "failed" and job.state is not JobState.FAILED:
         problems.append(f"expected {account.name} to fail; it is {job.state.value}")
-    elif wanted == "cancelled or delivered" and not (
-        job.state is JobState.CANCELLED or (job.state is JobState.DELIVERED and complete)
+    elif wanted == "cancelled" and not (
+        job.state is JobState.CANCELLED and account.images_posted == 0
     ):
+        # The bot cancels in the database before it acknowledges the click, so a click
+        # Discord took is a cancelled job.
         problems.append(
-            f"expected {account.name} cancelled (or delivered in full if the cancel was lost "
-            f"in the crash); it is {job.state.value} with {account.images_posted} posted"
+            f"expected {account.name} cancelled with nothing posted; it is {job.state.value} "
+            f"with {account.images_posted} posted"
         )
     if point.attachment_size_limit and job.state is JobState.DELIVERED:
         parts = {m.id for messages in account.posted.values() for m in messages}
