@@ -29,10 +29,12 @@ async def test_six_large_4k_images_fit_a_10_mib_limit(stack: Stack) -> None:
     assert sum(len(m.attachments) for m in results) == 6
     for message in results:
         assert sum(a.size for a in message.attachments) <= TEN_MIB
-    # Six files of at least 4 MiB cannot share one 10 MiB message: the result was split.
-    assert sum(a.size for m in results for a in m.attachments) > TEN_MIB
-    assert len(results) >= 3
-    assert "part 1 of" in text_of(results[0])
+    # Six originals of at least 4 MiB would need three messages or more; re-encoded at high
+    # quality they share one, and each original is linked at full resolution.
+    assert job.result_urls and len(results) == 1
+    text = text_of(results[0])
+    assert "Full resolution" in text
+    assert all(url in text for url in job.result_urls)
 
 
 @pytest.fixture
