@@ -127,8 +127,13 @@ async def download_image(
         raise DownloadFailed(f"{safe}: request failed ({type(exc).__name__})", url=safe) from None
     finally:
         watch.stop()
-    # On the image threads: a PNG or WebP is decoded whole to be checked.
-    info = await run_in_image_thread(probe_image, data, url=safe, max_pixels=max_pixels)
+    if data[:3] == b"\xff\xd8\xff":
+        # A JPEG is checked at 1/8 scale (about 1 MiB for 4K): light enough for any thread,
+        # and it need not wait behind other deliveries' re-encoding.
+        info = await asyncio.to_thread(probe_image, data, url=safe, max_pixels=max_pixels)
+    else:
+        # A PNG or WebP is decoded whole to be checked: on the image threads, which bound that.
+        info = await run_in_image_thread(probe_image, data, url=safe, max_pixels=max_pixels)
     log.debug(
         "Downloaded %s: %s %dx%d, %d bytes", safe, info.format, info.width, info.height, len(data)
     )

@@ -13,7 +13,6 @@ from bot.images.limits import (
     DeliverySlots,
     release_heap,
     run_in_image_thread,
-    tune_allocator,
 )
 
 
@@ -139,8 +138,7 @@ async def test_image_work_runs_on_the_image_threads() -> None:
     assert len(set(names)) <= limits.IMAGE_THREADS
 
 
-def test_heap_helpers_are_safe_to_call_again() -> None:
-    """Tuning and releasing the heap are idempotent and report whether they could act."""
-    first = tune_allocator()
-    assert tune_allocator() == first
+def test_releasing_the_heap_is_safe_to_call_any_time() -> None:
+    """Releasing the heap reports whether it could act, and may be called again."""
+    assert isinstance(release_heap(), bool)
     assert isinstance(release_heap(), bool)
