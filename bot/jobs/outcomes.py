@@ -28,7 +28,7 @@ from bot.kie import (
     TaskRecord,
 )
 
-__all__ = ["Failed", "Failure", "failure_for_error", "failure_for_task"]
+__all__ = ["Failed", "Failure", "failure_for_error", "failure_for_task", "partial"]
 
 NOTHING_CHARGED = "Nothing was charged to your quota."
 
@@ -132,7 +132,7 @@ _TEXT: Mapping[Failure, str] = {
     Failure.CANNOT_POST: ("I can't post in that channel (missing Send Messages or Attach Files)."),
     Failure.NOT_POSTED: ("The images were made but could not be posted here. " + NOTHING_CHARGED),
     Failure.PARTIAL: (
-        "Only {posted} of the {total} images could be posted here: {reason} "
+        "Only {posted} of the {total} images could be posted: {reason}. "
         "Your quota was charged for {posted}."
     ),
     Failure.INTERNAL: "Something went wrong on our side. Nothing was charged.",
@@ -158,6 +158,23 @@ class Failed:
     def text(self) -> str:
         """Return the English sentence."""
         return self.failure.text(**self.params)
+
+
+# Why the rest of a result could not follow, as the end of a PARTIAL sentence.
+_PARTIAL_REASONS: Mapping[Failure, str] = {
+    Failure.DOWNLOAD: "the others could not be downloaded from kie.ai",
+    Failure.TOO_LARGE: "the others could not be made small enough for this server",
+    Failure.UPLOAD_REFUSED: "Discord refused the others as too large",
+    Failure.CANNOT_POST: "I can't post the others in this channel (missing Send Messages or "
+    "Attach Files)",
+    Failure.NOT_POSTED: "the others could not be posted here",
+}
+
+
+def partial(posted: int, total: int, why: Failure) -> Failed:
+    """Return the case for a result of which only `posted` of `total` images reached the member."""
+    reason = _PARTIAL_REASONS.get(why, "the others could not be delivered")
+    return Failed(Failure.PARTIAL, {"posted": posted, "total": total, "reason": reason})
 
 
 # Checked in order: subclasses before their parents.

@@ -26,7 +26,7 @@ from bot.images import (
     plan_messages,
 )
 from bot.jobs.models import Job, JobState
-from bot.jobs.outcomes import Failed, Failure
+from bot.jobs.outcomes import Failed, Failure, partial
 from bot.jobs.ports import Delivery, Download, PostRefused, ResultPart
 from bot.jobs.store import JobStore
 
@@ -114,7 +114,11 @@ class Results:
             if isinstance(posted, Failed):
                 return self._partial(job, plan, posted)
             job = posted
-        return Delivered(images=_count(plan))
+        delivered = _count(plan)
+        if delivered < len(job.result_urls):
+            # Some images never downloaded (gone, stalled): not charged, and the member told.
+            return Delivered(delivered, partial(delivered, len(job.result_urls), Failure.DOWNLOAD))
+        return Delivered(images=delivered)
 
     async def _fetch(self, job: Job, wanted: set[int]) -> list[ImageSlot]:
         """Download the wanted images; every other position (and each failure) is None."""
@@ -188,8 +192,7 @@ class Results:
         posted = _count(plan[: job.parts_delivered])
         if posted == 0:
             return why
-        params = {"posted": posted, "total": _count(plan), "reason": why.text}
-        return Delivered(images=posted, failed=Failed(Failure.PARTIAL, params))
+        return Delivered(images=posted, failed=partial(posted, len(job.result_urls), why.failure))
 
 
 def _count(plan: Sequence[tuple[int, ...]]) -> int:

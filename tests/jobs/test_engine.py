@@ -638,3 +638,18 @@ async def test_a_cancelled_tasks_cost_is_followed_after_a_restart(rig: Rig) -> N
     job = await rig.wait(job.id, lambda j: j.credits_consumed is not None)
     assert job.credits_consumed == 5.0
     assert job.state is JobState.CANCELLED
+
+
+async def test_an_image_that_never_downloads_is_not_charged_and_the_member_is_told(
+    rig: Rig,
+) -> None:
+    """One of two images stalls: the other is posted, the quota settles to 1, and it says so."""
+    image = as_download(noise_jpeg(64, 64, seed=1), RESULT_URL)
+    rig.kie.result_urls = (RESULT_URL, f"{RESULT_URL}?2")
+    rig.downloads = [image, DownloadFailed("stalled", url=f"{RESULT_URL}?2")]
+    job = await run(rig, await rig.admitted())
+    assert job.state is JobState.DELIVERED
+    assert job.images_delivered == 1
+    assert rig.ledger.settled == {job.id: 1}
+    [told] = rig.delivery.failures
+    assert told.text.startswith("Only 1 of the 2 images could be posted")
