@@ -247,15 +247,24 @@ def reset_text(member_id: int, old: dict[str, int]) -> str:
     return f"<@{member_id}>'s counted images reset: {parts}."
 
 
-def usage_embed(report: UsageReport) -> discord.Embed:
-    """Return a period's images, credits, jobs and top members."""
+def usage_embed(report: UsageReport, chart: str | None = None) -> discord.Embed:
+    """Return a period's images, credits, jobs and top members.
+
+    `chart` is the file name of the attached chart, shown as the embed's image. An empty period
+    has no chart and says so; a period with usage but no chart had it fail to draw.
+    """
+    description = (
+        f"From <t:{report.start}:f> until now (UTC calendar {report.period}; "
+        f"the next starts <t:{report.end}:R>)."
+    )
+    if report.is_empty:
+        description += (
+            f"\nNo chart: no images were delivered and no credits spent this {report.period}."
+        )
+    elif chart is None:
+        description += "\nThe chart could not be drawn this time; the figures below are exact."
     embed = discord.Embed(
-        title=f"Usage this {report.period}",
-        description=(
-            f"From <t:{report.start}:f> until now (UTC calendar {report.period}; "
-            f"the next starts <t:{report.end}:R>)."
-        ),
-        colour=COLOUR,
+        title=f"Usage this {report.period}", description=description, colour=COLOUR
     )
     embed.add_field(name="Images delivered", value=str(report.images))
     embed.add_field(name="Credits spent", value=format_credits(report.credits))
@@ -270,4 +279,6 @@ def usage_embed(report: UsageReport) -> discord.Embed:
     else:
         top = "Nobody generated images in this period."
     embed.add_field(name="Top members", value=truncate(top, 1024), inline=False)
+    if chart is not None:
+        embed.set_image(url=f"attachment://{chart}")
     return embed

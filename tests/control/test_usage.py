@@ -144,3 +144,74 @@ async def test_many_fractional_charges_sum_exactly(db: Database) -> None:
     )
     assert [str(m.credits) for m in report.top_members] == ["100", "16.5"]
     assert await db.fetchval("SELECT SUM(credits_consumed_milli) FROM jobs") == 116_500
+
+
+def _day(text: str) -> int:
+    return int(ts(f"{text} 00:00:00"))
+
+
+async def test_days_of_the_week_through_today(db: Database) -> None:
+    """Each UTC day from Monday through today, with its images, credits and top members' images."""
+    await seed(db)
+    report = await usage(db, GUILD, "week", NOW)
+    # Monday 10, Tuesday 11, Wednesday 12 (today); the rest of the week is still to come.
+    assert [day.start for day in report.days] == [_day(f"2025-03-{n}") for n in (10, 11, 12)]
+    assert report.period_days == 7
+    # Top members are 1, 5, 2: user 2's Monday job, user 5's just before Wednesday, user 1's
+    # two today (one at 00:00:00 exactly); failed and cancelled jobs bring no images.
+    assert [(d.images, d.credits, d.member_images) for d in report.days] == [
+        (3, Decimal(15), (0, 0, 3)),
+        (6, Decimal(30), (0, 6, 0)),
+        (6, Decimal(30), (6, 0, 0)),
+    ]
+    assert sum(d.images for d in report.days) == report.images
+    assert sum(d.credits for d in report.days) == report.credits
+
+
+async def test_days_of_the_month_and_everyone_else(db: Database) -> None:
+    """Images of members below the top count in the day's total, not in a member's share."""
+    await seed(db)
+    report = await usage(db, GUILD, "month", NOW, top=1)
+    assert report.period_days == 31
+    assert len(report.days) == 12  # March 1st through the 12th
+    by_day = {d.start: d for d in report.days}
+    assert by_day[_day("2025-03-01")].images == 1  # user 3, not in the top 1
+    assert by_day[_day("2025-03-01")].member_images == (0,)
+    assert by_day[_day("2025-03-12")].member_images == (6,)
+    assert all(
+        d.images == 0
+        for d in report.days
+        if d.start
+        not in (_day("2025-03-01"), _day("2025-03-10"), _day("2025-03-11"), _day("2025-03-12"))
+    )
+    assert sum(d.images for d in report.days) == report.images == 16
+
+
+async def test_days_split_at_utc_midnight_to_the_second(db: Database) -> None:
+    """A job 0.25 s before midnight counts on that day, one at midnight on the next."""
+    await add_job(db, user=1, images=1, credits=0.8, finished="2025-03-10 23:59:59")
+    await db.execute("UPDATE jobs SET finished_at = finished_at + 0.75 WHERE guild_id = $1", GUILD)
+    await add_job(db, user=1, images=2, credits=1.6, finished="2025-03-11 00:00:00")
+    report = await usage(db, GUILD, "week", NOW)
+    assert [(d.images, str(d.credits)) for d in report.days] == [
+        (1, "0.8"),
+        (2, "1.6"),
+        (0, "0"),
+    ]
+
+
+async def test_an_empty_period_has_empty_days(db: Database) -> None:
+    """With no jobs every day so far is zero and the report says it is empty."""
+    report = await usage(db, GUILD, "day", NOW)
+    assert report.is_empty
+    assert [(d.start, d.images, d.credits, d.member_images) for d in report.days] == [
+        (_day("2025-03-12"), 0, 0, ())
+    ]
+
+
+async def test_a_charge_without_images_is_not_empty(db: Database) -> None:
+    """kie billing a task that delivered nothing still shows: the admin paid for it."""
+    await add_job(db, user=1, state="failed", images=None, credits=2.5)
+    report = await usage(db, GUILD, "day", NOW)
+    assert not report.is_empty
+    assert [(d.images, d.credits) for d in report.days] == [(0, Decimal("2.5"))]

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import time
 from collections.abc import Callable
+from fnmatch import fnmatch
 from typing import Any
 
 import pytest
+from PIL import Image
 
 from bot.control import audit
+from bot.control.usage_chart import CHART_SIZE
 from bot.jobs.models import JobState
 from tests.e2e.stack import Stack, text_of
 from tests.fakes.discord import InteractionRecord, StoredMessage
@@ -502,3 +506,25 @@ async def test_usage_shows_images_credits_and_top_members(stack: Stack) -> None:
     assert f"1. <@{w.alice.id}>: 2 images, 10 credits" in text
     assert f"2. <@{w.bob.id}>: 1 image, 5 credits" in text
     assert "Usage this day" in await admin(stack, "usage", {"period": "day"})
+
+
+async def test_usage_attaches_a_png_chart(stack: Stack) -> None:
+    """The reply carries usage_<period>_<start>.png, a PNG shown as the embed's image."""
+    await delivered(stack, images=2)
+    await delivered(stack, stack.world.bob)
+    message = await answer(stack, "imagine-admin usage", {"period": "week"})
+    [attachment] = message.attachments
+    assert fnmatch(attachment.filename, "usage_week_????-??-??.png")
+    assert attachment.data.startswith(b"\x89PNG\r\n\x1a\n")
+    with Image.open(io.BytesIO(attachment.data)) as image:
+        assert image.format == "PNG" and image.size == CHART_SIZE
+    [embed] = message.embeds
+    assert embed["image"]["url"] == attachment.url
+    assert "Credits spent 15" in text_of(message)  # the exact figures stay beside the chart
+
+
+async def test_usage_of_an_empty_period_says_so_without_a_chart(stack: Stack) -> None:
+    """No usage: a clear sentence, and no attachment at all."""
+    message = await answer(stack, "imagine-admin usage", {"period": "month"})
+    assert message.attachments == []
+    assert "No chart: no images were delivered and no credits spent this month." in text_of(message)

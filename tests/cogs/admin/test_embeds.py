@@ -58,3 +58,29 @@ def test_usage_embed_lists_each_members_exact_credits() -> None:
         "1. <@1>: 1000 images, 100 credits",
         "2. <@2>: 3 images, 16.5 credits",
     ]
+
+
+def test_usage_embed_shows_the_attached_chart() -> None:
+    """With a chart, the embed's image is the attachment and the exact figures stay."""
+    embed = usage_embed(
+        _report(Decimal("5.5"), MemberUsage(7, 1, Decimal("5.5"))), chart="usage_day_2025-03-12.png"
+    )
+    assert embed.image.url == "attachment://usage_day_2025-03-12.png"
+    assert {f.name: f.value for f in embed.fields}["Credits spent"] == "5.5"
+    assert "No chart" not in (embed.description or "")
+
+
+def test_an_empty_period_says_there_is_no_chart() -> None:
+    """Nothing delivered and nothing charged: the text says so, and there is no image."""
+    embed = usage_embed(_report(Decimal(0)))
+    assert "No chart: no images were delivered and no credits spent this day." in (
+        embed.description or ""
+    )
+    assert embed.image.url is None
+
+
+def test_a_chart_that_failed_to_draw_is_mentioned() -> None:
+    """Usage without a chart means drawing failed: the embed says its figures are exact."""
+    embed = usage_embed(_report(Decimal(5), MemberUsage(7, 1, Decimal(5))))
+    assert "could not be drawn" in (embed.description or "")
+    assert embed.image.url is None
