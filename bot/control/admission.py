@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 import uuid
-import weakref
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -25,6 +25,7 @@ from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
 from bot.jobs.outcomes import Failure
 from bot.jobs.store import JobStore
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS, ImageSize, Resolution
+from bot.store.database import Connection
 
 __all__ = ["SEED_MAX", "SEED_MIN", "Admission", "Ask", "Standing", "TooManyJobs", "new_seed"]
 
@@ -70,6 +71,23 @@ class Standing:
     max_queued: int = 0  # more waiting in line
 
 
+@dataclass(slots=True)
+class _Pending:
+    """An admitted-so-far request waiting for the writer: its job, and who waits for it."""
+
+    ask: Ask
+    job: Job
+    done: asyncio.Future[Job]
+
+
+@dataclass(slots=True)
+class _Held:
+    """A member's jobs holding a place: at kie, and waiting in line."""
+
+    at_kie: int
+    waiting: int
+
+
 def check_prompt(prompt: str) -> str:
     """Return the prompt trimmed, or refuse it naming the option."""
     prompt = prompt.strip()
@@ -99,6 +117,7 @@ class Admission:
         max_jobs_per_member: int,
         max_queued_per_member: int = 5,
         clock: Callable[[], float] = time.time,
+        batch: int = 64,
     ) -> None:
         self.control = control
         self.jobs = jobs
@@ -108,49 +127,107 @@ class Admission:
         self.max_jobs_per_member = max_jobs_per_member
         self.max_queued_per_member = max_queued_per_member
         self.clock = clock
-        # One member's requests are admitted one at a time, so two quick ones can't both
-        # pass the per-member limits.
-        self._member_locks: weakref.WeakValueDictionary[tuple[int, int], asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
+        # Requests that passed every read-only rule wait here for the one writer, which
+        # reserves and writes up to `batch` of them in one transaction (one commit, one
+        # fsync, for a burst), in arrival order.
+        self.batch = batch
+        self._pending: deque[_Pending] = deque()
+        self._writer: asyncio.Task[None] | None = None
 
     async def admit(self, ask: Ask) -> Job:
         """Check every rule, reserve the quota, write the job and queue it; or refuse."""
         if not self.engine.accepting:
             raise UserFacingError(Failure.SHUTTING_DOWN.text())
         options = await self.options(ask)
-        key = (ask.guild_id, ask.user_id)
-        lock = self._member_locks.get(key)
-        if lock is None:
-            lock = self._member_locks[key] = asyncio.Lock()
-        async with lock:
-            # Counted first, reported after the quota: a member over both hears about the
-            # quota, which says which limit and when it resets. Only this member's own
-            # admissions add to the count, and they wait for this lock.
-            full = self._line_full(await self.jobs.in_flight(ask.guild_id, ask.user_id))
-            job = self._new_job(ask, options)
-            # The reservation and the row commit together: neither exists without the other.
-            async with self.control.db.transaction() as tx:
-                await self.control.quotas.reserve(
-                    job_id=job.id,
-                    guild_id=job.guild_id,
-                    channel_id=ask.rules_channel_id,
-                    user_id=job.user_id,
-                    role_ids=ask.role_ids,
-                    images=options.images,
-                    now=job.created_at,
-                    conn=tx,
-                )
-                if full is not None:
-                    raise full  # rolls the reservation back
-                await self.jobs.insert(job, conn=tx)
-        await self.engine.accept(job)
-        return job
+        pending = _Pending(
+            ask, self._new_job(ask, options), asyncio.get_running_loop().create_future()
+        )
+        self._pending.append(pending)
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write(), name="admission-writer")
+        return await pending.done
 
-    def _line_full(self, in_flight: Sequence[Job]) -> TooManyJobs | None:
+    async def _write(self) -> None:
+        """Reserve and write waiting requests, a batch per transaction, until none is left."""
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(self.batch, len(self._pending)))]
+            try:
+                outcomes = await self._write_batch(batch)
+            except asyncio.CancelledError:
+                for pending in batch:
+                    pending.done.cancel()
+                raise
+            except Exception as exc:  # noqa: BLE001 - each waiting request re-raises it
+                # Nothing of the batch was committed: each request fails as one would alone.
+                for pending in batch:
+                    _settle(pending.done, exc)
+                continue
+            for pending, outcome in zip(batch, outcomes, strict=True):
+                if isinstance(outcome, Job):
+                    try:
+                        await self.engine.accept(outcome)
+                    except Exception as exc:  # noqa: BLE001 - told to its requester
+                        _settle(pending.done, exc)
+                        continue
+                _settle(pending.done, outcome)
+
+    async def _write_batch(self, batch: Sequence[_Pending]) -> list[Job | UserFacingError]:
+        """Reserve each request's quota and write its row, all committing together.
+
+        Only this writer adds jobs, so a member's places counted before the transaction,
+        plus what the batch adds, can only overstate what they hold (jobs leave meanwhile,
+        none join): nobody gets more than the limits.
+        """
+        held: dict[tuple[int, int], _Held] = {}
+        for pending in batch:
+            key = (pending.ask.guild_id, pending.ask.user_id)
+            if key not in held:
+                in_flight = await self.jobs.in_flight(*key)
+                held[key] = _Held(
+                    at_kie=sum(job.state in AT_KIE for job in in_flight),
+                    waiting=sum(job.state is JobState.QUEUED for job in in_flight),
+                )
+        outcomes: list[Job | UserFacingError] = []
+        async with self.control.db.transaction() as tx:
+            for pending in batch:
+                places = held[(pending.ask.guild_id, pending.ask.user_id)]
+                full = self._line_full(places)
+                try:
+                    if full is None:
+                        await self._reserve(pending, tx)  # its own savepoint on refusal
+                        await self.jobs.insert(pending.job, conn=tx)
+                        places.waiting += 1
+                        outcomes.append(pending.job)
+                        continue
+                    # The quota is asked first even so, to say which limit refuses and when
+                    # it resets; then the line's refusal undoes the reservation.
+                    await tx.execute("SAVEPOINT line_full")
+                    try:
+                        await self._reserve(pending, tx)
+                    finally:
+                        await tx.execute("ROLLBACK TO SAVEPOINT line_full")
+                        await tx.execute("RELEASE SAVEPOINT line_full")
+                    outcomes.append(full)
+                except UserFacingError as refused:  # the quota's refusal
+                    outcomes.append(refused)
+        return outcomes
+
+    async def _reserve(self, pending: _Pending, tx: Connection) -> None:
+        ask, job = pending.ask, pending.job
+        await self.control.quotas.reserve(
+            job_id=job.id,
+            guild_id=job.guild_id,
+            channel_id=ask.rules_channel_id,
+            user_id=job.user_id,
+            role_ids=ask.role_ids,
+            images=job.options.images,
+            now=job.created_at,
+            conn=tx,
+        )
+
+    def _line_full(self, held: _Held) -> TooManyJobs | None:
         """Return the refusal if the member's jobs fill both their kie and waiting places."""
-        at_kie = sum(job.state in AT_KIE for job in in_flight)
-        waiting = sum(job.state is JobState.QUEUED for job in in_flight)
+        at_kie, waiting = held.at_kie, held.waiting
         at_once, more = self.max_jobs_per_member, self.max_queued_per_member
         if at_kie + waiting < at_once + more:
             return None
@@ -253,6 +330,16 @@ class Admission:
             refusal=is_allowed(settings, await channels.get_mode(guild_id)),
             max_queued=self.max_queued_per_member,
         )
+
+
+def _settle(future: asyncio.Future[Job], outcome: Job | BaseException) -> None:
+    """Give a waiting request its outcome (unless its caller stopped waiting)."""
+    if future.done():
+        return
+    if isinstance(outcome, BaseException):
+        future.set_exception(outcome)
+    else:
+        future.set_result(outcome)
 
 
 def _requests(count: int) -> str:

@@ -11,8 +11,9 @@ from bot.control.admission import Admission, Ask, TooManyJobs
 from bot.control.control import Control
 from bot.control.errors import QuotaExceeded
 from bot.errors import UserFacingError
-from bot.jobs.models import Job, JobState
+from bot.jobs.models import Job, JobOptions, JobState
 from bot.jobs.store import JobStore
+from bot.kie import ImageSize, Resolution
 from bot.store.database import Database
 from tests.control.helpers import ADMIN, CHANNEL, GUILD, NOW, USER
 
@@ -39,6 +40,16 @@ def make_admission(db: Database, **limits: int) -> tuple[Admission, Engine]:
         **{"max_jobs_per_member": 2, "max_queued_per_member": 5, **limits},
     )
     return admission, engine
+
+
+def arrive_together(admission: Admission) -> None:
+    """Skip the channel and blocklist reads, so requests gathered at once reach the writer
+    in order and in one batch (they are read-only; other tests cover them)."""
+
+    async def options(ask: Ask) -> JobOptions:
+        return JobOptions(ask.prompt, ImageSize.SQUARE_HD, Resolution.R1K, 1, seed=1)
+
+    admission.options = options  # type: ignore[method-assign]
 
 
 def ask(user: int = USER, prompt: str = "a fox") -> Ask:
@@ -139,3 +150,70 @@ async def test_a_line_refusal_reserves_nothing(db: Database) -> None:
     standing = await admission.standing(GUILD, CHANNEL, USER, ())
     assert (standing.max_jobs, standing.max_queued) == (1, 0)
     assert len(standing.jobs) == 1
+
+
+async def test_one_batch_of_many_members_commits_exactly_what_was_admitted(db: Database) -> None:
+    """Requests written together: each member's limits hold within the batch, and a refusal
+    (quota or line) leaves nothing behind while the others in its transaction commit."""
+    book = Control.for_database(db).quotas
+    await book.set_limit(GUILD, "default", None, 3, "day", actor_id=ADMIN, now=NOW)
+    await book.set_limit(GUILD, "member", USER + 2, 0, "day", actor_id=ADMIN, now=NOW)
+    admission, engine = make_admission(db, max_jobs_per_member=1, max_queued_per_member=1)
+    arrive_together(admission)
+    asks = [ask(USER, f"a {i}") for i in range(4)] + [ask(USER + 1), ask(USER + 2)]
+
+    async def one(a: Ask) -> Job | Exception:
+        try:
+            return await admission.admit(a)
+        except UserFacingError as exc:
+            return exc
+
+    results = await asyncio.gather(*(one(a) for a in asks))
+    assert [type(r).__name__ for r in results] == [
+        "Job",
+        "Job",
+        "TooManyJobs",
+        "TooManyJobs",
+        "Job",
+        "QuotaExceeded",
+    ]
+    assert [j.user_id for j in engine.accepted] == [USER, USER, USER + 1]
+    assert await used(db, USER) == 2 and await used(db, USER + 1) == 1
+    rows = await db.fetch("SELECT user_id FROM jobs ORDER BY created_at")
+    assert sorted(r["user_id"] for r in rows) == [USER, USER, USER + 1]
+
+
+async def test_a_batch_that_cannot_be_written_fails_its_requests_and_keeps_nothing(
+    db: Database,
+) -> None:
+    book = Control.for_database(db).quotas
+    await book.set_limit(GUILD, "default", None, 10, "day", actor_id=ADMIN, now=NOW)
+    admission, engine = make_admission(db)
+    arrive_together(admission)
+    insert = admission.jobs.insert
+    calls = 0
+
+    async def broken_insert(job: Job, *, conn: object = None) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            raise RuntimeError("disk full")
+        await insert(job, conn=conn)  # type: ignore[arg-type]
+
+    admission.jobs.insert = broken_insert  # type: ignore[method-assign]
+    results = await asyncio.gather(
+        *(admission.admit(ask(USER + i)) for i in range(3)), return_exceptions=True
+    )
+    assert [type(r).__name__ for r in results] == ["RuntimeError"] * 3
+    assert engine.accepted == []
+    assert await db.fetchval("SELECT COUNT(*) FROM jobs") == 0
+    assert await used(db, USER) == 0
+    # The writer goes on with later requests.
+    assert isinstance(await admission.admit(ask()), Job)
+
+
+async def test_more_requests_than_a_batch_are_all_written_in_order(db: Database) -> None:
+    admission, engine = make_admission(db, batch=2)
+    arrive_together(admission)
+    jobs = await asyncio.gather(*(admission.admit(ask(USER + i)) for i in range(7)))
+    assert [j.id for j in engine.accepted] == [j.id for j in jobs]
