@@ -214,6 +214,7 @@ class Result:
     waiting_at_end: int = 0
     exit_code: int | None = None
     log_counts: Counter[str] = field(default_factory=Counter)
+    log_lines: list[str] = field(default_factory=list)
 
 
 def child_env(discord: Any, kie: Any, db_path: Path, **extra: str) -> dict[str, str]:
@@ -344,7 +345,7 @@ async def run_scenario(size: int, args: argparse.Namespace) -> Result:
                 for watcher in watchers:
                     watcher.cancel()
                 await asyncio.gather(*watchers, return_exceptions=True)
-            result.log_counts = count_log_levels(log_file)
+            result.log_counts, result.log_lines = count_log_levels(log_file)
     return result
 
 
@@ -471,15 +472,19 @@ def count_jobs(db_path: Path) -> tuple[int, int]:
         return int(row[0]), int(row[1])
 
 
-def count_log_levels(path: Path) -> Counter[str]:
+def count_log_levels(path: Path) -> tuple[Counter[str], list[str]]:
+    """Return how many warnings and errors the bot logged, and the first few of them."""
     counts: Counter[str] = Counter()
+    lines: list[str] = []
     for line in path.read_text(errors="replace").splitlines():
         parts = line.split(" ", 3)
         if len(parts) >= 3 and parts[2] in ("WARNING", "ERROR", "CRITICAL"):
             counts[parts[2]] += 1
+            if len(lines) < 3:
+                lines.append(parts[3][:160] if len(parts) > 3 else line[:160])
         if "Traceback" in line:
             counts["Traceback"] += 1
-    return counts
+    return counts, lines
 
 
 # ----- report ------------------------------------------------------------------------------
@@ -536,6 +541,8 @@ def report(r: Result) -> None:
     )
     logs = ", ".join(f"{k} {n}" for k, n in sorted(r.log_counts.items())) or "none"
     print(f"  bot exit code {r.exit_code}; warnings/errors logged: {logs}")
+    for line in r.log_lines:
+        print(f"    {line}")
 
 
 def summary(results: Sequence[Result]) -> None:
