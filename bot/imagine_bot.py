@@ -30,7 +30,7 @@ from bot.jobs.store import JobStore
 from bot.kie import DEFAULT_USER_AGENT, KieClient
 from bot.settings import Settings
 from bot.store.database import Database
-from bot.tree import ImagineTree
+from bot.tree import CatalogueTranslator, ImagineTree
 
 __all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
 
@@ -104,7 +104,9 @@ class ImagineBot(commands.Bot):
             quota=self.control.quotas,
             # Tests override fields (sub-second kie timings).
             config=EngineConfig(
-                callback_base_url=settings.public_base_url, **(engine_options or {})
+                callback_base_url=settings.public_base_url,
+                max_jobs_per_member=settings.max_jobs_per_member,
+                **(engine_options or {}),
             ),
         )
         self.admission = Admission(
@@ -119,6 +121,8 @@ class ImagineBot(commands.Bot):
     async def setup_hook(self) -> None:
         for extension in COGS:
             await self.load_extension(extension)
+        # Before the sync: the Chinese descriptions and choice names are part of it.
+        await self.tree.set_translator(CatalogueTranslator())
         await self.sync_commands_if_changed()
         await self.engine.start()
 
@@ -128,13 +132,21 @@ class ImagineBot(commands.Bot):
         await self.delivery.close()
         await super().close()
 
-    def command_payload(self) -> list[dict[str, Any]]:
-        """Return the command definitions a sync would send, in a stable order."""
+    async def command_payload(self) -> list[dict[str, Any]]:
+        """Return the command definitions a sync would send, localisations included, sorted."""
         guild = discord.Object(self.settings.dev_guild_id) if self.settings.dev_guild_id else None
         if guild is not None:
             self.tree.copy_global_to(guild=guild)
         commands_ = self.tree.get_commands(guild=guild)
-        return sorted((c.to_dict(self.tree) for c in commands_), key=lambda c: c["name"])
+        translator = self.tree.translator
+        # What tree.sync sends: with a translator, each command's translated payload.
+        payload = [
+            await c.get_translated_payload(self.tree, translator)
+            if translator is not None
+            else c.to_dict(self.tree)
+            for c in commands_
+        ]
+        return sorted(payload, key=lambda c: c["name"])
 
     async def sync_commands_if_changed(self) -> bool:
         """Sync the command tree only when it differs from the last sync; return if it synced.
@@ -143,7 +155,7 @@ class ImagineBot(commands.Bot):
         crash-looping bot would spend them, so the hash of the last synced tree is kept in
         the database, keyed by application and scope.
         """
-        payload = self.command_payload()
+        payload = await self.command_payload()
         digest = hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
         scope = f"guild:{self.settings.dev_guild_id}" if self.settings.dev_guild_id else "global"
         key = f"command_sync:{self.application_id}:{scope}"

@@ -1,4 +1,5 @@
-"""What every cog shares: the rules channel, the NSFW check, size choices and wording helpers."""
+"""What every cog shares: the rules channel, the NSFW check, size choices, the reader's language
+and wording helpers."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.i18n import Lang, Text, _, language
 from bot.kie import ImageSize, Resolution
 
 __all__ = [
@@ -14,26 +16,32 @@ __all__ = [
     "SIZE_CHOICES",
     "SIZE_NAMES",
     "is_nsfw",
-    "plural",
+    "lang_for",
     "rules_channel",
     "rules_channel_id",
     "rules_channel_is_nsfw",
     "truncate",
 ]
 
-SIZE_NAMES: dict[ImageSize, str] = {
-    ImageSize.SQUARE: "Square",
-    ImageSize.SQUARE_HD: "Square HD",
-    ImageSize.PORTRAIT_4_3: "Portrait 3:4",
-    ImageSize.PORTRAIT_3_2: "Portrait 2:3",
-    ImageSize.PORTRAIT_16_9: "Portrait 9:16",
-    ImageSize.LANDSCAPE_4_3: "Landscape 4:3",
-    ImageSize.LANDSCAPE_3_2: "Landscape 3:2",
-    ImageSize.LANDSCAPE_16_9: "Landscape 16:9",
-    ImageSize.LANDSCAPE_21_9: "Landscape 21:9",
+SIZE_NAMES: dict[ImageSize, Text] = {
+    ImageSize.SQUARE: _("Square"),
+    ImageSize.SQUARE_HD: _("Square HD"),
+    ImageSize.PORTRAIT_4_3: _("Portrait 3:4"),
+    ImageSize.PORTRAIT_3_2: _("Portrait 2:3"),
+    ImageSize.PORTRAIT_16_9: _("Portrait 9:16"),
+    ImageSize.LANDSCAPE_4_3: _("Landscape 4:3"),
+    ImageSize.LANDSCAPE_3_2: _("Landscape 3:2"),
+    ImageSize.LANDSCAPE_16_9: _("Landscape 16:9"),
+    ImageSize.LANDSCAPE_21_9: _("Landscape 21:9"),
 }
-SIZE_CHOICES = [app_commands.Choice(name=SIZE_NAMES[s], value=s.value) for s in ImageSize]
+# Choice names are msgids too: bot/tree.py's translator gives Discord their Chinese.
+SIZE_CHOICES = [app_commands.Choice(name=SIZE_NAMES[s].msgid, value=s.value) for s in ImageSize]
 RESOLUTION_CHOICES = [app_commands.Choice(name=r.value, value=r.value) for r in Resolution]
+
+
+def lang_for(interaction: discord.Interaction[Any]) -> Lang:
+    """Return the language to answer this member in: their Discord client's (bot/i18n)."""
+    return language(interaction.locale)
 
 
 def rules_channel(interaction: discord.Interaction[Any]) -> Any:
@@ -58,11 +66,6 @@ def is_nsfw(channel: Any) -> bool:
 def rules_channel_is_nsfw(interaction: discord.Interaction[Any]) -> bool:
     """Return whether the channel whose rules apply is age-restricted."""
     return is_nsfw(rules_channel(interaction))
-
-
-def plural(count: int, word: str = "image", words: str | None = None) -> str:
-    """Return "1 image" / "3 images" (`words`: an irregular plural)."""
-    return f"{count} {word}" if count == 1 else f"{count} {words or word + 's'}"
 
 
 def truncate(text: str, limit: int) -> str:

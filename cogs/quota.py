@@ -10,8 +10,10 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.control import QuotaFigure
+from bot.control.periods import PER_PERIOD
+from bot.i18n import ENGLISH, Lang, Text, _, ngettext
 from bot.jobs.models import Job, JobState
-from cogs._common import plural, rules_channel_id, truncate
+from cogs._common import lang_for, rules_channel_id, truncate
 
 if TYPE_CHECKING:
     from bot.imagine_bot import ImagineBot
@@ -22,44 +24,59 @@ COLOUR = discord.Colour.blurple()
 MAX_JOBS_LISTED = 5
 
 _SCOPES = (
-    ("member", "You"),
-    ("channel", "This channel (shared total)"),
-    ("server", "This server (shared total)"),
+    ("member", _("You")),
+    ("channel", _("This channel (shared total)")),
+    ("server", _("This server (shared total)")),
 )
-_SOURCES = {"member": "set for you", "role": "from your role", "default": "server default"}
+_SOURCES = {
+    "member": _("You (set for you)"),
+    "role": _("You (from your role)"),
+    "default": _("You (server default)"),
+}
 _STATES = {
-    JobState.QUEUED: "waiting in line",
-    JobState.SUBMITTING: "sending to kie.ai",
-    JobState.RUNNING: "generating",
-    JobState.DELIVERING: "posting",
+    JobState.QUEUED: _("waiting in line"),
+    JobState.SUBMITTING: _("sending to kie.ai"),
+    JobState.RUNNING: _("generating"),
+    JobState.DELIVERING: _("posting"),
 }
 
 
-def _figure_text(figure: QuotaFigure) -> str:
+def _figure_text(figure: QuotaFigure) -> Text:
     if figure.limit == 0:
-        return "Not allowed (limit 0)"
-    return (
-        f"**{figure.remaining} of {figure.limit}** left per {figure.period} · "
-        f"resets <t:{figure.resets_at}:R>"
+        return _("Not allowed (limit 0)")
+    return _(
+        "**{remaining} of {limit}** left {per_period} · resets {resets}",
+        remaining=figure.remaining,
+        limit=figure.limit,
+        per_period=PER_PERIOD[figure.period],
+        resets=f"<t:{figure.resets_at}:R>",
     )
 
 
-def _summary(figures: Sequence[QuotaFigure], refusal: str | None) -> str:
+def _summary(figures: Sequence[QuotaFigure], refusal: Text | None) -> Text:
     if refusal:
         return refusal
     if not figures:
-        return "No limit applies to you here: **unlimited**."
+        return _("No limit applies to you here: **unlimited**.")
     left = min(f.remaining for f in figures)
     if left == 0:
-        return "You can't generate more images here right now."
-    return f"You can generate **{plural(left)}** more here."
+        return _("You can't generate more images here right now.")
+    return ngettext(
+        "You can generate **{n} image** more here.",
+        "You can generate **{n} images** more here.",
+        left,
+    )
 
 
-def _job_line(job: Job) -> str:
-    prompt = discord.utils.escape_markdown(truncate(job.options.prompt, 60))
-    return (
-        f"{_STATES.get(job.state, job.state.value)} · {plural(job.options.images)} · "
-        f"started <t:{int(job.created_at)}:R> · {prompt}"
+def _job_line(job: Job) -> Text:
+    state = _STATES.get(job.state)
+    return ngettext(
+        "{state} · {n} image · started {started} · {prompt}",
+        "{state} · {n} images · started {started} · {prompt}",
+        job.options.images,
+        state=state if state is not None else job.state.value,
+        started=f"<t:{int(job.created_at)}:R>",
+        prompt=discord.utils.escape_markdown(truncate(job.options.prompt, 60)),
     )
 
 
@@ -68,29 +85,38 @@ def quota_embed(
     jobs: Sequence[Job],
     *,
     max_jobs: int,
-    refusal: str | None = None,
+    refusal: Text | None = None,
+    lang: Lang = ENGLISH,
 ) -> discord.Embed:
     """Return the member's remaining images per applicable limit and their jobs in flight."""
     embed = discord.Embed(
-        title="Your /imagine quota here", description=_summary(figures, refusal), colour=COLOUR
+        title=lang(_("Your /imagine quota here")),
+        description=lang(_summary(figures, refusal)),
+        colour=COLOUR,
     )
     by_scope: dict[str, QuotaFigure] = {f.scope: f for f in figures}
     for scope, label in _SCOPES:
         figure = by_scope.get(scope)
         if figure is None:
-            embed.add_field(name=label, value="unlimited", inline=False)
+            embed.add_field(name=lang(label), value=lang(_("unlimited")), inline=False)
             continue
-        name = f"{label} ({_SOURCES[figure.source]})" if scope == "member" else label
-        embed.add_field(name=name, value=_figure_text(figure), inline=False)
-    lines = [_job_line(job) for job in jobs[:MAX_JOBS_LISTED]]
+        name = _SOURCES[figure.source] if scope == "member" else label
+        embed.add_field(name=lang(name), value=lang(_figure_text(figure)), inline=False)
+    lines = [lang(_job_line(job)) for job in jobs[:MAX_JOBS_LISTED]]
     if len(jobs) > MAX_JOBS_LISTED:
-        lines.append(f"… and {len(jobs) - MAX_JOBS_LISTED} more")
+        lines.append(lang(_("… and {count} more", count=len(jobs) - MAX_JOBS_LISTED)))
     embed.add_field(
-        name=f"In progress ({len(jobs)} of at most {max_jobs} at a time)",
-        value=truncate("\n".join(lines), 1024) if lines else "Nothing.",
+        name=lang(
+            _(
+                "In progress ({count} of at most {most} at a time)",
+                count=len(jobs),
+                most=max_jobs,
+            )
+        ),
+        value=truncate("\n".join(lines), 1024) if lines else lang(_("Nothing.")),
         inline=False,
     )
-    embed.set_footer(text="Periods are UTC calendar days, weeks (from Monday) and months.")
+    embed.set_footer(text=lang(_("Periods are UTC calendar days, weeks (from Monday) and months.")))
     return embed
 
 
@@ -119,6 +145,7 @@ class Quota(commands.Cog):
             standing.jobs,
             max_jobs=standing.max_jobs,
             refusal=standing.refusal,
+            lang=lang_for(interaction),
         )
         await interaction.edit_original_response(
             embed=embed, allowed_mentions=discord.AllowedMentions.none()

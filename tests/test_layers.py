@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # Each room may import only from the rooms listed (and from itself). Rooms are matched by
 # the longest prefix; the composition root (bot.runtime, bot.imagine_bot) may import all.
 ALLOWED: dict[str, set[str]] = {
-    "bot.errors": set(),
+    "bot.i18n": set(),
+    "bot.errors": {"bot.i18n"},
     "bot.settings": set(),
     "bot.logs": set(),
     "bot.credits": set(),
@@ -20,13 +21,22 @@ ALLOWED: dict[str, set[str]] = {
     "bot.store": set(),
     "bot.kie": set(),
     "bot.images": set(),
-    "bot.jobs": {"bot.errors", "bot.credits", "bot.metrics", "bot.store", "bot.kie", "bot.images"},
-    "bot.control": {"bot.errors", "bot.credits", "bot.store", "bot.kie", "bot.jobs"},
+    "bot.jobs": {
+        "bot.i18n",
+        "bot.errors",
+        "bot.credits",
+        "bot.metrics",
+        "bot.store",
+        "bot.kie",
+        "bot.images",
+    },
+    "bot.control": {"bot.i18n", "bot.errors", "bot.credits", "bot.store", "bot.kie", "bot.jobs"},
     "bot.web": {"bot.jobs", "bot.kie", "bot.metrics", "bot.store"},
-    "bot.tree": {"bot.errors", "bot.control"},
+    "bot.tree": {"bot.i18n", "bot.errors", "bot.control"},
 }
 # Rooms that must never import discord.py.
 NO_DISCORD = (
+    "bot.i18n",
     "bot.errors",
     "bot.credits",
     "bot.settings",

@@ -12,6 +12,7 @@ import pytest
 from discord import app_commands
 
 from bot.errors import UserFacingError
+from bot.i18n import _
 from bot.tree import GENERIC_FAILURE, ImagineTree, reply_to_error
 from tests.cogs.helpers import fake_interaction
 
@@ -28,13 +29,13 @@ def _invoke_error(cause: Exception) -> app_commands.CommandInvokeError:
 MISSING_MANAGE_GUILD = app_commands.MissingPermissions(["manage_guild"])
 
 REPLY_CASES: list[tuple[str, BaseException, str]] = [
-    ("user-facing", UserFacingError("That request no longer exists."), "That request no"),
-    ("wrapped user-facing", _invoke_error(UserFacingError("No credits.")), "No credits."),
+    ("user-facing", UserFacingError(_("That request no longer exists.")), "That request no"),
+    ("wrapped user-facing", _invoke_error(UserFacingError(_("No credits."))), "No credits."),
     ("missing permission", MISSING_MANAGE_GUILD, "You need the Manage Guild permission"),
     ("no DMs", app_commands.NoPrivateMessage(), "only works in a server"),
     ("other check", app_commands.CheckFailure(), "You can't use this command here."),
-    ("plain error", RuntimeError("boom"), GENERIC_FAILURE),
-    ("wrapped plain error", _invoke_error(KeyError("job")), GENERIC_FAILURE),
+    ("plain error", RuntimeError("boom"), str(GENERIC_FAILURE)),
+    ("wrapped plain error", _invoke_error(KeyError("job")), str(GENERIC_FAILURE)),
 ]
 
 
@@ -67,7 +68,7 @@ async def test_an_unexpected_error_is_logged_with_its_traceback(
 
 async def test_a_user_facing_error_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
     """Refusals meant for the member are not errors of the bot."""
-    await reply_to_error(fake_interaction(), UserFacingError("Only the member who asked."))
+    await reply_to_error(fake_interaction(), UserFacingError(_("Only the member who asked.")))
     assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
@@ -76,13 +77,13 @@ async def test_an_answered_interaction_gets_a_followup() -> None:
     interaction = fake_interaction(done=True)
     await reply_to_error(interaction, RuntimeError("after defer"))
     interaction.response.send_message.assert_not_awaited()
-    interaction.followup.send.assert_awaited_once_with(GENERIC_FAILURE, ephemeral=True)
+    interaction.followup.send.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
 
 
 async def test_an_expired_interaction_gets_nothing() -> None:
     """Past the token's life there is no one to answer; nothing is sent."""
     interaction = fake_interaction(expired=True)
-    await reply_to_error(interaction, UserFacingError("too late"))
+    await reply_to_error(interaction, UserFacingError(_("too late")))
     interaction.response.send_message.assert_not_awaited()
     interaction.followup.send.assert_not_awaited()
 
@@ -93,7 +94,7 @@ async def test_a_failed_reply_is_only_a_warning(caplog: pytest.LogCaptureFixture
     interaction.response.send_message.side_effect = discord.NotFound(
         _http_response(404), "Unknown interaction"
     )
-    await reply_to_error(interaction, UserFacingError("gone"))
+    await reply_to_error(interaction, UserFacingError(_("gone")))
     assert any("could not send the error reply" in r.getMessage() for r in caplog.records)
 
 
@@ -102,7 +103,7 @@ async def test_the_tree_uses_the_same_reply(caplog: pytest.LogCaptureFixture) ->
     tree = ImagineTree(discord.Client(intents=discord.Intents.none()))
     interaction = fake_interaction(command=imagine)
     await tree.on_error(interaction, _invoke_error(RuntimeError("engine down")))
-    interaction.response.send_message.assert_awaited_once_with(GENERIC_FAILURE, ephemeral=True)
+    interaction.response.send_message.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
     assert any(r.getMessage() == "command imagine failed" for r in caplog.records)
 
 

@@ -2,8 +2,9 @@
 
 The cogs turn an interaction into an `Ask` (ids and values, no discord objects) and render
 what comes back; everything decided here either returns what to run or raises a
-UserFacingError whose message says why not. Buttons (Reroll, Remix, Cancel, Delete) and
-`/quota` come through here too, so every refusal reads the same wherever it is met.
+UserFacingError whose message (a bot/i18n `Text`, rendered in the member's language) says
+why not. Buttons (Reroll, Remix, Cancel, Delete) and `/quota` come through here too, so
+every refusal reads the same wherever it is met.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from bot.control.channels import check_caps, is_allowed
 from bot.control.control import Control
 from bot.control.quotas import QuotaFigure
 from bot.errors import UserFacingError
+from bot.i18n import Text, _, ngettext
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
 from bot.jobs.outcomes import Failure
@@ -67,7 +69,7 @@ class Standing:
     figures: Sequence[QuotaFigure]
     jobs: Sequence[Job]
     max_jobs: int  # at kie at once
-    refusal: str | None
+    refusal: Text | None
     max_queued: int = 0  # more waiting in line
 
 
@@ -92,10 +94,14 @@ def check_prompt(prompt: str) -> str:
     """Return the prompt trimmed, or refuse it naming the option."""
     prompt = prompt.strip()
     if not prompt:
-        raise UserFacingError("`prompt` is empty. Describe what to draw.")
+        raise UserFacingError(_("`prompt` is empty. Describe what to draw."))
     if len(prompt) > MAX_PROMPT_CHARS:
         raise UserFacingError(
-            f"`prompt` is {len(prompt)} characters; the limit is {MAX_PROMPT_CHARS}."
+            _(
+                "`prompt` is {length} characters; the limit is {most}.",
+                length=len(prompt),
+                most=MAX_PROMPT_CHARS,
+            )
         )
     return prompt
 
@@ -137,7 +143,7 @@ class Admission:
     async def admit(self, ask: Ask) -> Job:
         """Check every rule, reserve the quota, write the job and queue it; or refuse."""
         if not self.engine.accepting:
-            raise UserFacingError(Failure.SHUTTING_DOWN.text())
+            raise UserFacingError(Failure.SHUTTING_DOWN.message())
         options = await self.options(ask)
         pending = _Pending(
             ask, self._new_job(ask, options), asyncio.get_running_loop().create_future()
@@ -232,18 +238,29 @@ class Admission:
         if at_kie + waiting < at_once + more:
             return None
         return TooManyJobs(
-            f"You already have {_requests(at_kie)} at kie.ai and {waiting} waiting in line; "
-            f"the limit is {at_once} at kie.ai at once and {more} more waiting. "
-            "Wait for one to finish, or cancel one."
+            ngettext(
+                "You already have {n} image request at kie.ai and {waiting} waiting in line; "
+                "the limit is {at_once} at kie.ai at once and {more} more waiting. "
+                "Wait for one to finish, or cancel one.",
+                "You already have {n} image requests at kie.ai and {waiting} waiting in line; "
+                "the limit is {at_once} at kie.ai at once and {more} more waiting. "
+                "Wait for one to finish, or cancel one.",
+                at_kie,
+                waiting=waiting,
+                at_once=at_once,
+                more=more,
+            )
         )
 
     async def options(self, ask: Ask) -> JobOptions:
         """Apply the prompt rules and the channel's rules and defaults, or refuse."""
         prompt = check_prompt(ask.prompt)
         if ask.images is not None and not 1 <= ask.images <= MAX_IMAGES:
-            raise UserFacingError(f"`images` must be from 1 to {MAX_IMAGES}.")
+            raise UserFacingError(_("`images` must be from 1 to {most}.", most=MAX_IMAGES))
         if ask.seed is not None and not SEED_MIN <= ask.seed <= SEED_MAX:
-            raise UserFacingError(f"`seed` must be from {SEED_MIN} to {SEED_MAX}.")
+            raise UserFacingError(
+                _("`seed` must be from {least} to {most}.", least=SEED_MIN, most=SEED_MAX)
+            )
         channels = self.control.channels
         settings = await channels.get(ask.guild_id, ask.rules_channel_id)
         refusal = is_allowed(settings, await channels.get_mode(ask.guild_id))
@@ -288,21 +305,21 @@ class Admission:
         """Return the job a button names, or refuse if it is gone."""
         job = await self.jobs.get(job_id)
         if job is None:
-            raise UserFacingError("That request no longer exists.")
+            raise UserFacingError(_("That request no longer exists."))
         return job
 
     @staticmethod
     def ensure_may_cancel(job: Job, user_id: int) -> None:
         """Refuse unless the member asked for the job."""
         if job.user_id != user_id:
-            raise UserFacingError("Only the member who asked for these images can cancel them.")
+            raise UserFacingError(_("Only the member who asked for these images can cancel them."))
 
     async def cancel(self, job_id: str, user_id: int) -> Job:
         """Cancel a job for its requester (full refund), or refuse saying why not."""
         self.ensure_may_cancel(await self.job(job_id), user_id)
         cancelled = await self.engine.cancel(job_id)
         if cancelled is None:
-            raise UserFacingError("Too late to cancel: the images are already being delivered.")
+            raise UserFacingError(_("Too late to cancel: the images are already being delivered."))
         return cancelled
 
     @staticmethod
@@ -310,8 +327,10 @@ class Admission:
         """Refuse unless the member asked for the result or moderates messages."""
         if user_id != job.user_id and not manages_messages:
             raise UserFacingError(
-                "Only the member who asked for these images, or a moderator with Manage "
-                "Messages, can delete them."
+                _(
+                    "Only the member who asked for these images, or a moderator with Manage "
+                    "Messages, can delete them."
+                )
             )
 
     async def standing(
@@ -340,7 +359,3 @@ def _settle(future: asyncio.Future[Job], outcome: Job | BaseException) -> None:
         future.set_exception(outcome)
     else:
         future.set_result(outcome)
-
-
-def _requests(count: int) -> str:
-    return f"{count} image request" + ("" if count == 1 else "s")

@@ -50,6 +50,7 @@ from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting, PromptBlocked
 from bot.errors import UserFacingError
+from bot.i18n import Text, _
 from bot.jobs.prompt import prompt_for_kie
 from bot.store.database import Database
 
@@ -84,13 +85,16 @@ MAX_GUILD_REGEX_COST = 50_000
 MAX_SEARCH_COST = MAX_REGEX_COST * VETTED_LENGTH
 MAX_CHECK_COST = VETTED_LENGTH * (MAX_GUILD_REGEX_COST + MAX_ENTRIES * MAX_ENTRY_LENGTH)
 _REPEATS = (_c.MAX_REPEAT, _c.MIN_REPEAT, getattr(_c, "POSSESSIVE_REPEAT", _c.MAX_REPEAT))
-_FORBIDDEN = {_c.GROUPREF: "backreferences", _c.GROUPREF_EXISTS: "conditional groups"}
+_FORBIDDEN = {
+    _c.GROUPREF: _("backreferences aren't allowed"),
+    _c.GROUPREF_EXISTS: _("conditional groups aren't allowed"),
+}
 
 
 class PromptTooLongToCheck(UserFacingError):
     """The prompt spells out to a text too long to check against the blocklist in bounded time."""
 
-    MESSAGE = (
+    MESSAGE = _(
         "Your prompt is too long to check against this server's blocklist: it uses many "
         "characters that each stand for several letters (like \ufdfa or \u33af). Shorten it, "
         "or write those out."
@@ -118,28 +122,39 @@ def normalise_entry(entry: str) -> str:
 def regex_cost(pattern: str) -> int:
     """Return the pattern's estimated backtracking cost, or raise InvalidSetting if unsafe."""
     if len(pattern) > MAX_ENTRY_LENGTH:
-        raise InvalidSetting(f"Entries are at most {MAX_ENTRY_LENGTH} characters.")
+        raise InvalidSetting(_("Entries are at most {most} characters.", most=MAX_ENTRY_LENGTH))
     try:
         re.compile(pattern)
         parsed = _parser.parse(pattern)
     except re.error as exc:
-        raise InvalidSetting(f"That isn't a valid regular expression ({exc}).") from None
+        raise InvalidSetting(
+            _("That isn't a valid regular expression ({error}).", error=str(exc))
+        ) from None
     try:
         cost = _cost(parsed, in_repeat=False, length=VETTED_LENGTH)
     except _Unsafe as exc:
-        raise InvalidSetting(f"That regular expression can't be used: {exc}.") from None
+        raise InvalidSetting(
+            _("That regular expression can't be used: {why}.", why=exc.text)
+        ) from None
     if cost > MAX_REGEX_COST:
         raise InvalidSetting(
-            "That regular expression could take too long on a long prompt: use at most one "
-            "unbounded repeat (* or +) and short bounded ones such as {0,20}."
+            _(
+                "That regular expression could take too long on a long prompt: use at most one "
+                "unbounded repeat (* or +) and short bounded ones such as {example}.",
+                example="{0,20}",
+            )
         )
     if re.compile(pattern, re.IGNORECASE).search(""):
-        raise InvalidSetting("That regular expression matches every prompt.")
+        raise InvalidSetting(_("That regular expression matches every prompt."))
     return cost
 
 
 class _Unsafe(Exception):
     """A regex construct that can backtrack catastrophically."""
+
+    def __init__(self, text: Text) -> None:
+        super().__init__(str(text))
+        self.text = text
 
 
 def _cost(items: Any, *, in_repeat: bool, length: int) -> int:
@@ -148,18 +163,18 @@ def _cost(items: Any, *, in_repeat: bool, length: int) -> int:
     cost = 1
     for op, arg in items:
         if op in _FORBIDDEN:
-            raise _Unsafe(f"{_FORBIDDEN[op]} aren't allowed")
+            raise _Unsafe(_FORBIDDEN[op])
         if op in _REPEATS:
             low, high, body = arg
             if in_repeat:
-                raise _Unsafe("a repeat inside another repeat (like (a+)+) isn't allowed")
+                raise _Unsafe(_("a repeat inside another repeat (like (a+)+) isn't allowed"))
             high = length if high == _c.MAXREPEAT else min(high, length)
             cost *= max(high - low + 1, 1) * _cost(body, in_repeat=high > 1, length=length)
         elif op == _c.SUBPATTERN:
             cost *= _cost(arg[-1], in_repeat=in_repeat, length=length)
         elif op == _c.BRANCH:
             if in_repeat:
-                raise _Unsafe("alternation inside a repeat (like (a|ab)*) isn't allowed")
+                raise _Unsafe(_("alternation inside a repeat (like (a|ab)*) isn't allowed"))
             cost *= sum(_cost(branch, in_repeat=False, length=length) for branch in arg[1])
         elif op in (_c.ASSERT, _c.ASSERT_NOT):
             cost *= _cost(arg[1], in_repeat=in_repeat, length=length)
@@ -231,12 +246,16 @@ class BlocklistStore:
             async with self._db.transaction() as tx:
                 rows = await tx.fetch("SELECT entry FROM blocklist WHERE guild_id = $1", guild_id)
                 if len(rows) >= MAX_ENTRIES:
-                    raise InvalidSetting(f"The blocklist is full ({MAX_ENTRIES} entries).")
+                    raise InvalidSetting(
+                        _("The blocklist is full ({most} entries).", most=MAX_ENTRIES)
+                    )
                 existing = [row["entry"] for row in rows if row["entry"] != stored]
                 if cost and cost + sum(_entry_cost(e) for e in existing) > MAX_GUILD_REGEX_COST:
                     raise InvalidSetting(
-                        "The blocklist's regular expressions would together take too long to "
-                        "check; simplify or remove one first."
+                        _(
+                            "The blocklist's regular expressions would together take too long "
+                            "to check; simplify or remove one first."
+                        )
                     )
                 added = await tx.execute(
                     "INSERT INTO blocklist (guild_id, entry, added_by, created_at)"
@@ -247,7 +266,7 @@ class BlocklistStore:
                     now,
                 )
                 if not added:
-                    raise InvalidSetting(f"`{stored}` is already on the blocklist.")
+                    raise InvalidSetting(_("`{entry}` is already on the blocklist.", entry=stored))
                 return await audit.record(
                     tx,
                     guild_id=guild_id,
@@ -270,7 +289,7 @@ class BlocklistStore:
                     "DELETE FROM blocklist WHERE guild_id = $1 AND entry = $2", guild_id, stored
                 )
                 if not removed:
-                    raise InvalidSetting(f"`{stored}` isn't on the blocklist.")
+                    raise InvalidSetting(_("`{entry}` isn't on the blocklist.", entry=stored))
                 return await audit.record(
                     tx,
                     guild_id=guild_id,
@@ -336,10 +355,10 @@ def _entry_cost(stored: str) -> int:
     if stored.startswith(REGEX_PREFIX):
         pattern = stored[len(REGEX_PREFIX) :]
         if not pattern:
-            raise InvalidSetting("The regular expression after `re:` is empty.")
+            raise InvalidSetting(_("The regular expression after `re:` is empty."))
         return regex_cost(pattern)
     if not stored:
-        raise InvalidSetting("The blocklist entry is empty.")
+        raise InvalidSetting(_("The blocklist entry is empty."))
     if len(stored) > MAX_ENTRY_LENGTH:
-        raise InvalidSetting(f"Entries are at most {MAX_ENTRY_LENGTH} characters.")
+        raise InvalidSetting(_("Entries are at most {most} characters.", most=MAX_ENTRY_LENGTH))
     return 0

@@ -26,6 +26,7 @@ from typing import Any, Final, Literal, get_args
 from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting
+from bot.i18n import Text, _, ngettext
 from bot.kie import MAX_IMAGES, ImageSize, Resolution
 from bot.store.database import Connection, Database
 
@@ -170,22 +171,28 @@ def _rank(resolution: str) -> int:
     return RESOLUTIONS.index(resolution)
 
 
-def is_allowed(settings: ChannelSettings, mode: Mode) -> str | None:
+def is_allowed(settings: ChannelSettings, mode: Mode) -> Text | None:
     """Return None if /imagine may run in this channel, else the reason it may not."""
     if settings.enabled is False:
-        return "/imagine is turned off in this channel."
+        return _("/imagine is turned off in this channel.")
     if mode == "allowlist" and settings.enabled is not True:
-        return "/imagine isn't enabled in this channel; ask an admin to enable it."
+        return _("/imagine isn't enabled in this channel; ask an admin to enable it.")
     return None
 
 
-def check_caps(settings: ChannelSettings, *, resolution: str, images: int) -> str | None:
+def check_caps(settings: ChannelSettings, *, resolution: str, images: int) -> Text | None:
     """Return None if the request fits the channel's caps, else the cap it exceeds."""
     if settings.max_images is not None and images > settings.max_images:
-        plural = "image" if settings.max_images == 1 else "images"
-        return f"This channel allows at most {settings.max_images} {plural} per request."
+        return ngettext(
+            "This channel allows at most {n} image per request.",
+            "This channel allows at most {n} images per request.",
+            settings.max_images,
+        )
     if settings.max_resolution is not None and _rank(resolution) > _rank(settings.max_resolution):
-        return f"This channel allows resolutions up to {settings.max_resolution}."
+        return _(
+            "This channel allows resolutions up to {resolution}.",
+            resolution=settings.max_resolution,
+        )
     return None
 
 
@@ -249,7 +256,7 @@ class ChannelSettingsStore:
     async def set_mode(self, guild_id: int, mode: str, *, actor_id: int, now: float) -> Change:
         """Set the guild's mode and audit it."""
         if mode not in MODES:
-            raise InvalidSetting(f"Mode must be one of {', '.join(MODES)}.")
+            raise InvalidSetting(_("Mode must be one of {modes}.", modes=", ".join(MODES)))
         try:
             async with self._db.transaction() as tx:
                 await tx.execute(
@@ -391,19 +398,23 @@ def _validate(changes: Mapping[str, Any], *, channel_id: int | None, channel_is_
     """Raise InvalidSetting for a value the bot can't use."""
     size = changes.get("image_size")
     if size is not None and size not in IMAGE_SIZES:
-        raise InvalidSetting(f"Size must be one of {', '.join(IMAGE_SIZES)}.")
+        raise InvalidSetting(_("Size must be one of {sizes}.", sizes=", ".join(IMAGE_SIZES)))
     for name in ("resolution", "max_resolution"):
         value = changes.get(name)
         if value is not None and value not in RESOLUTIONS:
-            raise InvalidSetting(f"Resolution must be one of {', '.join(RESOLUTIONS)}.")
+            raise InvalidSetting(
+                _("Resolution must be one of {resolutions}.", resolutions=", ".join(RESOLUTIONS))
+            )
     for name in ("images", "max_images"):
         value = changes.get(name)
         if value is not None and (
             isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_IMAGES
         ):
-            raise InvalidSetting(f"Images must be a whole number from 1 to {MAX_IMAGES}.")
+            raise InvalidSetting(
+                _("Images must be a whole number from 1 to {most}.", most=MAX_IMAGES)
+            )
     if changes.get("safety") is False:
         if channel_id is None:
-            raise InvalidSetting("Safety can only be turned off for one age-restricted channel.")
+            raise InvalidSetting(_("Safety can only be turned off for one age-restricted channel."))
         if not channel_is_nsfw:
-            raise InvalidSetting("Safety can only be turned off in an age-restricted channel.")
+            raise InvalidSetting(_("Safety can only be turned off in an age-restricted channel."))

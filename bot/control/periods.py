@@ -5,10 +5,29 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Literal, get_args
 
-__all__ = ["PERIODS", "Period", "nominal_days", "parse_period", "period_end", "period_start"]
+from bot.i18n import Text, _
+
+__all__ = [
+    "PERIODS",
+    "PER_PERIOD",
+    "THIS_PERIOD",
+    "Period",
+    "nominal_days",
+    "parse_period",
+    "period_end",
+    "period_start",
+]
 
 Period = Literal["day", "week", "month"]
 PERIODS: tuple[Period, ...] = get_args(Period)
+
+# "5 images per day"; "used this week". Whole phrases: other languages don't build them alike.
+PER_PERIOD: dict[str, Text] = {"day": _("per day"), "week": _("per week"), "month": _("per month")}
+THIS_PERIOD: dict[str, Text] = {
+    "day": _("this day"),
+    "week": _("this week"),
+    "month": _("this month"),
+}
 
 # Used only to compare limits of different periods (see quotas/rules.py); a month counts as
 # the average Gregorian month so that "30 a month" and "1 a day" come out nearly equal.

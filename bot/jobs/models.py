@@ -60,6 +60,10 @@ class InteractionRef:
     token: str = field(repr=False)
     created_at: float
     attachment_size_limit: int
+    # Discord's locales ("zh-CN", "en-US"): the member's, for replies through the
+    # interaction, and the server's preferred one, for channel messages (bot/i18n).
+    locale: str | None = None
+    guild_locale: str | None = None
 
     def expires_at(self, lifetime: float) -> float:
         """Return when the interaction token stops working."""
@@ -119,6 +123,8 @@ class Job:
                 token=row["interaction_token"],
                 created_at=float(row["interaction_created_at"]),
                 attachment_size_limit=int(row["attachment_size_limit"]),
+                locale=row["locale"],
+                guild_locale=row["guild_locale"],
             )
         return cls(
             id=row["id"],
@@ -185,6 +191,8 @@ class Job:
             "interaction_token": ref.token if ref else None,
             "interaction_created_at": ref.created_at if ref else None,
             "attachment_size_limit": ref.attachment_size_limit if ref else None,
+            "locale": ref.locale if ref else None,
+            "guild_locale": ref.guild_locale if ref else None,
             "created_at": self.created_at,
             "updated_at": self.updated_at,
             "submitted_at": self.submitted_at,

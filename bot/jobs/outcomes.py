@@ -1,7 +1,8 @@
 """The failure table: every way a job can end badly, each with its member-facing words.
 
 The engine names a case (`Failure`), never a sentence; the stored `fail_code` is the case's
-value and `fail_message` its English text. Nothing here is a traceback or a bare code.
+value and `fail_message` its English text. The Discord side renders the case's `message`
+(a bot.i18n `Text`) in the reader's language. Nothing here is a traceback or a bare code.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from bot.i18n import Text, _
 from bot.kie import (
     KieError,
     KieFeatureDisabled,
@@ -29,8 +31,6 @@ from bot.kie import (
 )
 
 __all__ = ["Failed", "Failure", "failure_for_error", "failure_for_task", "partial"]
-
-NOTHING_CHARGED = "Nothing was charged to your quota."
 
 
 class Failure(StrEnum):
@@ -71,79 +71,92 @@ class Failure(StrEnum):
     CANCELLED = "cancelled"
     SHUTTING_DOWN = "shutting-down"
 
+    def message(self, **params: object) -> Text:
+        """Return the member-facing sentence, in no language yet, with `params`."""
+        if self in _WITHOUT_REASON and not params.get("reason"):
+            return _WITHOUT_REASON[self].with_params(**params)
+        return _TEXT[self].with_params(**params)
+
     def text(self, **params: object) -> str:
         """Return the member-facing English sentence, with `params` filled in."""
-        template = _TEXT[self]
-        if "{reason}" in template and not params.get("reason"):
-            template = _TEXT_WITHOUT_REASON[self]
-        return template.format(**params)
+        return str(self.message(**params))
 
 
-_TEXT: Mapping[Failure, str] = {
-    Failure.KEY_REFUSED: (
+_TEXT: Mapping[Failure, Text] = {
+    Failure.KEY_REFUSED: _(
         "kie.ai refused this server's API key. Tell an admin to check KIE_API_KEY."
     ),
-    Failure.NO_CREDITS: (
+    Failure.NO_CREDITS: _(
         "The server's kie.ai balance is empty — tell an admin to top it up. Nothing was charged."
     ),
-    Failure.KIE_STALLED: (
+    Failure.KIE_STALLED: _(
         "kie.ai's image service stalled and returned nothing for over 10 minutes. "
         "Please try again later."
     ),
-    Failure.TASK_LOST: "kie.ai has no record of this request any more. " + NOTHING_CHARGED,
-    Failure.REQUEST_INVALID: (
+    Failure.TASK_LOST: _(
+        "kie.ai has no record of this request any more. Nothing was charged to your quota."
+    ),
+    Failure.REQUEST_INVALID: _(
         "kie.ai can't take that request as it stands. Check the options and try again."
     ),
-    Failure.REQUEST_REFUSED: (
+    Failure.REQUEST_REFUSED: _(
         "kie.ai refused the request as invalid. Try a different prompt or options."
     ),
-    Failure.KIE_BUSY: "kie.ai is busy right now (rate limit). Please try again in a minute.",
-    Failure.KEY_CAPPED: (
+    Failure.KIE_BUSY: _("kie.ai is busy right now (rate limit). Please try again in a minute."),
+    Failure.KEY_CAPPED: _(
         "This server's kie.ai key has reached the usage cap its owner set. Tell an admin."
     ),
-    Failure.MAINTENANCE: "kie.ai is down for maintenance. Please try again later.",
-    Failure.KIE_INTERNAL: "kie.ai had an internal error. Please try again.",
-    Failure.GENERATION_FAILED: "kie.ai could not generate this image. Please try again.",
-    Failure.MODEL_OFF: "kie.ai has switched this model off for now. Tell an admin.",
-    Failure.KIE_UNREACHABLE: "kie.ai could not be reached. Please try again in a moment.",
-    Failure.KIE_ERROR: "kie.ai answered with an error we don't know. Please try again later.",
-    Failure.CONTENT_REFUSED: (
+    Failure.MAINTENANCE: _("kie.ai is down for maintenance. Please try again later."),
+    Failure.KIE_INTERNAL: _("kie.ai had an internal error. Please try again."),
+    Failure.GENERATION_FAILED: _("kie.ai could not generate this image. Please try again."),
+    Failure.MODEL_OFF: _("kie.ai has switched this model off for now. Tell an admin."),
+    Failure.KIE_UNREACHABLE: _("kie.ai could not be reached. Please try again in a moment."),
+    Failure.KIE_ERROR: _("kie.ai answered with an error we don't know. Please try again later."),
+    Failure.CONTENT_REFUSED: _(
         "kie.ai's content filter refused this prompt. Rephrase it and try again; "
         "nothing was charged."
     ),
-    Failure.PROMPT_REFUSED: "kie.ai refused the prompt ({reason}). Nothing was charged.",
-    Failure.TASK_FAILED: (
+    Failure.PROMPT_REFUSED: _("kie.ai refused the prompt ({reason}). Nothing was charged."),
+    Failure.TASK_FAILED: _(
         "kie.ai could not generate the image: {reason}. Nothing was charged; try again."
     ),
-    Failure.TIMEOUT: (
-        "kie.ai did not finish within {minutes} minutes, so we stopped waiting. " + NOTHING_CHARGED
+    Failure.TIMEOUT: _(
+        "kie.ai did not finish within {minutes} minutes, so we stopped waiting. "
+        "Nothing was charged to your quota."
     ),
-    Failure.UNKNOWN: (
+    Failure.UNKNOWN: _(
         "kie.ai did not confirm the request, so it was not retried (that could pay "
         "twice). Nothing was taken from your quota; please try again."
     ),
-    Failure.NO_IMAGES: "kie.ai finished but returned no images. " + NOTHING_CHARGED,
-    Failure.DOWNLOAD: "The images could not be downloaded from kie.ai. " + NOTHING_CHARGED,
-    Failure.TOO_LARGE: (
-        "The images could not be made small enough for this server's upload limit. "
-        + NOTHING_CHARGED
+    Failure.NO_IMAGES: _(
+        "kie.ai finished but returned no images. Nothing was charged to your quota."
     ),
-    Failure.UPLOAD_REFUSED: "Discord refused the upload as too large even after shrinking it.",
-    Failure.CANNOT_POST: ("I can't post in that channel (missing Send Messages or Attach Files)."),
-    Failure.NOT_POSTED: ("The images were made but could not be posted here. " + NOTHING_CHARGED),
-    Failure.PARTIAL: (
+    Failure.DOWNLOAD: _(
+        "The images could not be downloaded from kie.ai. Nothing was charged to your quota."
+    ),
+    Failure.TOO_LARGE: _(
+        "The images could not be made small enough for this server's upload limit. "
+        "Nothing was charged to your quota."
+    ),
+    Failure.UPLOAD_REFUSED: _("Discord refused the upload as too large even after shrinking it."),
+    Failure.CANNOT_POST: _("I can't post in that channel (missing Send Messages or Attach Files)."),
+    Failure.NOT_POSTED: _(
+        "The images were made but could not be posted here. Nothing was charged to your quota."
+    ),
+    # A result of one image can't be partial: {total} is at least 2.
+    Failure.PARTIAL: _(
         "Only {posted} of the {total} images could be posted: {reason}. "
         "Your quota was charged for {posted}."
     ),
-    Failure.INTERNAL: "Something went wrong on our side. Nothing was charged.",
-    Failure.CANCELLED: NOTHING_CHARGED,
-    Failure.SHUTTING_DOWN: "The bot is restarting; please try again in a minute.",
+    Failure.INTERNAL: _("Something went wrong on our side. Nothing was charged."),
+    Failure.CANCELLED: _("Nothing was charged to your quota."),
+    Failure.SHUTTING_DOWN: _("The bot is restarting; please try again in a minute."),
 }
 
 # The same sentences when kie gave no reason.
-_TEXT_WITHOUT_REASON: Mapping[Failure, str] = {
-    Failure.PROMPT_REFUSED: "kie.ai refused the prompt. Nothing was charged.",
-    Failure.TASK_FAILED: "kie.ai could not generate the image. Nothing was charged; try again.",
+_WITHOUT_REASON: Mapping[Failure, Text] = {
+    Failure.PROMPT_REFUSED: _("kie.ai refused the prompt. Nothing was charged."),
+    Failure.TASK_FAILED: _("kie.ai could not generate the image. Nothing was charged; try again."),
 }
 
 
@@ -155,25 +168,31 @@ class Failed:
     params: Mapping[str, object] = field(default_factory=dict)
 
     @property
+    def message(self) -> Text:
+        """Return the sentence, for the Discord side to render in the job's language."""
+        return self.failure.message(**self.params)
+
+    @property
     def text(self) -> str:
-        """Return the English sentence."""
-        return self.failure.text(**self.params)
+        """Return the English sentence (the jobs table keeps it)."""
+        return str(self.message)
 
 
 # Why the rest of a result could not follow, as the end of a PARTIAL sentence.
-_PARTIAL_REASONS: Mapping[Failure, str] = {
-    Failure.DOWNLOAD: "the others could not be downloaded from kie.ai",
-    Failure.TOO_LARGE: "the others could not be made small enough for this server",
-    Failure.UPLOAD_REFUSED: "Discord refused the others as too large",
-    Failure.CANNOT_POST: "I can't post the others in this channel (missing Send Messages or "
-    "Attach Files)",
-    Failure.NOT_POSTED: "the others could not be posted here",
+_PARTIAL_REASONS: Mapping[Failure, Text] = {
+    Failure.DOWNLOAD: _("the others could not be downloaded from kie.ai"),
+    Failure.TOO_LARGE: _("the others could not be made small enough for this server"),
+    Failure.UPLOAD_REFUSED: _("Discord refused the others as too large"),
+    Failure.CANNOT_POST: _(
+        "I can't post the others in this channel (missing Send Messages or Attach Files)"
+    ),
+    Failure.NOT_POSTED: _("the others could not be posted here"),
 }
 
 
 def partial(posted: int, total: int, why: Failure) -> Failed:
     """Return the case for a result of which only `posted` of `total` images reached the member."""
-    reason = _PARTIAL_REASONS.get(why, "the others could not be delivered")
+    reason = _PARTIAL_REASONS.get(why, _("the others could not be delivered"))
     return Failed(Failure.PARTIAL, {"posted": posted, "total": total, "reason": reason})
 
 

@@ -36,6 +36,8 @@ _COLUMNS = frozenset(
         "interaction_token",
         "interaction_created_at",
         "attachment_size_limit",
+        "locale",
+        "guild_locale",
         "created_at",
         "updated_at",
         "submitted_at",

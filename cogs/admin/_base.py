@@ -10,7 +10,8 @@ import discord
 from discord import app_commands
 
 from bot.errors import UserFacingError
-from cogs._common import rules_channel, truncate
+from bot.i18n import Text, _
+from cogs._common import lang_for, rules_channel, truncate
 
 if TYPE_CHECKING:
     from bot.control import Control
@@ -57,7 +58,7 @@ class NotAnAdmin(app_commands.CheckFailure, UserFacingError):
 
     def __init__(self) -> None:
         UserFacingError.__init__(
-            self, "Only members with the **Manage Server** permission can use /imagine-admin."
+            self, _("Only members with the **Manage Server** permission can use /imagine-admin.")
         )
 
 
@@ -103,12 +104,17 @@ async def defer(interaction: Interaction) -> None:
 
 async def reply(
     interaction: Interaction,
-    content: str | None = None,
+    content: str | Text | None = None,
     *,
     embed: discord.Embed | None = None,
     file: discord.File | None = None,
 ) -> None:
-    """Replace the deferred "thinking…" with the answer, pinging no one."""
+    """Replace the deferred "thinking…" with the answer, pinging no one.
+
+    A `Text` is rendered in the admin's language; a str is already rendered.
+    """
+    if isinstance(content, Text):
+        content = lang_for(interaction)(content)
     await interaction.edit_original_response(
         content=content and truncate(content, 2000),
         embed=embed,
@@ -132,5 +138,5 @@ def here(interaction: Interaction) -> discord.abc.GuildChannel:
     """Return the channel this was used in (a thread's parent, whose settings it follows)."""
     channel = rules_channel(interaction)
     if not isinstance(channel, discord.abc.GuildChannel):
-        raise UserFacingError("Pick a channel with the `channel` option.")
+        raise UserFacingError(_("Pick a channel with the `channel` option."))
     return channel

@@ -7,7 +7,8 @@ import io
 import discord
 from discord import app_commands
 
-from cogs._common import plural
+from bot.i18n import _
+from cogs._common import lang_for
 from cogs.admin import _embeds as ui
 from cogs.admin._base import AdminGroup, Interaction, control, defer, guild_id, reply, writer
 
@@ -23,11 +24,13 @@ async def _change(interaction: Interaction, entry: str, *, add: bool) -> None:
     blocklist = control(interaction).blocklist
     write = blocklist.add if add else blocklist.remove
     change = await write(gid, entry, **writer(interaction))
-    count = plural(len(await blocklist.entries(gid)), "entry", "entries")
+    count = ui.entry_count(len(await blocklist.entries(gid)))
     if add:
-        text = f"Blocklist: added {ui.code(change.new)} ({count} now)."
+        text = _("Blocklist: added {entry} ({count} now).", entry=ui.code(change.new), count=count)
     else:
-        text = f"Blocklist: removed {ui.code(change.old)} ({count} left)."
+        text = _(
+            "Blocklist: removed {entry} ({count} left).", entry=ui.code(change.old), count=count
+        )
     await reply(interaction, text)
 
 
@@ -57,7 +60,7 @@ class BlocklistGroup(
         """Show the blocklist (attached in full when it is too long for one message)."""
         await defer(interaction)
         entries = await control(interaction).blocklist.entries(guild_id(interaction))
-        embed, cut = ui.blocklist_embed(entries)
+        embed, cut = ui.blocklist_embed(entries, lang=lang_for(interaction))
         file = None
         if cut:
             data = ui.blocklist_text(entries).encode()

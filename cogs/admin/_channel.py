@@ -8,8 +8,9 @@ from discord import app_commands
 
 from bot.control import KEEP, is_allowed
 from bot.errors import UserFacingError
+from bot.i18n import Text, _
 from bot.kie import MAX_IMAGES
-from cogs._common import RESOLUTION_CHOICES, SIZE_CHOICES, is_nsfw
+from cogs._common import RESOLUTION_CHOICES, SIZE_CHOICES, is_nsfw, lang_for
 from cogs.admin import _embeds as ui
 from cogs.admin._base import (
     AdminGroup,
@@ -54,27 +55,34 @@ def settings_to_write(given: dict[str, Any], clear: str | None) -> dict[str, Any
         if clear != "all":
             [name] = cleared
             if given[name] is not None:
-                raise UserFacingError(f"You both set and cleared `{clear}`; do one or the other.")
+                raise UserFacingError(
+                    _("You both set and cleared `{option}`; do one or the other.", option=clear)
+                )
     values.update({name: value for name, value in given.items() if value is not None})
     if all(value is KEEP for value in values.values()):
         raise UserFacingError(
-            "Give at least one setting to change (size, resolution, images, "
-            "max_resolution, max_images, safety) or one to `clear`."
+            _(
+                "Give at least one setting to change (size, resolution, images, "
+                "max_resolution, max_images, safety) or one to `clear`."
+            )
         )
     return values
 
 
-async def _now_line(interaction: Interaction, channel: Any) -> str:
+async def _now_line(interaction: Interaction, channel: Any) -> Text:
     """Say whether members can use /imagine in `channel` now, mode included."""
     gid = guild_id(interaction)
     channels = control(interaction).channels
     settings = await channels.get(gid, channel.id)
     mode = await channels.get_mode(gid)
     if is_allowed(settings, mode) is None:
-        return f"Now: members can use /imagine in {channel.mention}."
+        return _("Now: members can use /imagine in {channel}.", channel=channel.mention)
     if settings.enabled is False:
-        return f"Now: /imagine is off in {channel.mention}."
-    return f"Now: /imagine is off in {channel.mention} (allowlist mode; enable it there)."
+        return _("Now: /imagine is off in {channel}.", channel=channel.mention)
+    return _(
+        "Now: /imagine is off in {channel} (allowlist mode; enable it there).",
+        channel=channel.mention,
+    )
 
 
 async def _set_enabled(
@@ -86,10 +94,17 @@ async def _set_enabled(
     write = store.enable if enabled else store.disable
     change = await write(guild_id(interaction), target.id, **writer(interaction))
     old, new = change.old["enabled"], change.new["enabled"]
-    head = f"/imagine in {target.mention}: {ui.enabled_text(old)} → **{ui.enabled_text(new)}**"
+    fields = {
+        "channel": target.mention,
+        "old": ui.enabled_text(old),
+        "new": ui.enabled_text(new),
+        "now": await _now_line(interaction, target),
+    }
     if old == new:
-        head += " (it already was)"
-    await reply(interaction, f"{head}\n{await _now_line(interaction, target)}")
+        text = _("/imagine in {channel}: {old} → **{new}** (it already was)\n{now}", **fields)
+    else:
+        text = _("/imagine in {channel}: {old} → **{new}**\n{now}", **fields)
+    await reply(interaction, text)
 
 
 class ChannelGroup(
@@ -167,10 +182,15 @@ class ChannelGroup(
         )
         lines = ui.channel_change_lines(change.old, change.new)
         if not lines:
-            await reply(interaction, f"{target.mention} already had these settings.")
+            await reply(
+                interaction, _("{channel} already had these settings.", channel=target.mention)
+            )
             return
-        body = "\n".join(f"• {line}" for line in lines)
-        await reply(interaction, f"{target.mention} updated:\n{body}")
+        lang = lang_for(interaction)
+        body = "\n".join(f"• {lang(line)}" for line in lines)
+        await reply(
+            interaction, lang(_("{channel} updated:", channel=target.mention)) + "\n" + body
+        )
 
     @app_commands.command(name="show", description="Show what applies in a channel")
     @app_commands.describe(channel=CHANNEL_HELP)
@@ -193,6 +213,11 @@ class ChannelGroup(
             None,
         )
         embed = ui.channel_embed(
-            target, settings, mode, channel_is_nsfw=is_nsfw(target), quota=quota
+            target,
+            settings,
+            mode,
+            channel_is_nsfw=is_nsfw(target),
+            quota=quota,
+            lang=lang_for(interaction),
         )
         await reply(interaction, embed=embed)

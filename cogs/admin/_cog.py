@@ -41,6 +41,7 @@ from discord.ext import commands
 from bot.control.periods import Period, parse_period
 from bot.control.usage import UsageReport, usage
 from bot.control.usage_chart import chart_filename, render_usage_chart
+from cogs._common import lang_for
 from cogs.admin import _embeds as ui
 from cogs.admin._base import (
     PERIOD_CHOICES,
@@ -119,13 +120,14 @@ class ImagineAdmin(
         chosen: Period = parse_period(period.value) if period else "month"
         report = await usage(control(interaction).db, guild_id(interaction), chosen, time.time())
         chart = None if report.is_empty else await self._chart(interaction, report)
+        lang = lang_for(interaction)
         if chart is None:
-            await reply(interaction, embed=ui.usage_embed(report))
+            await reply(interaction, embed=ui.usage_embed(report, lang=lang))
             return
         name = chart_filename(report)
         await reply(
             interaction,
-            embed=ui.usage_embed(report, chart=name),
+            embed=ui.usage_embed(report, chart=name, lang=lang),
             file=discord.File(io.BytesIO(chart), filename=name),
         )
 

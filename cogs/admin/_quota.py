@@ -10,6 +10,8 @@ from discord import app_commands
 
 from bot.control import MAX_LIMIT
 from bot.errors import UserFacingError
+from bot.i18n import _
+from cogs._common import lang_for
 from cogs.admin import _embeds as ui
 from cogs.admin._base import (
     PERIOD_CHOICES,
@@ -53,16 +55,34 @@ def limit_options(**target_help: str) -> Callable[[F], F]:
     return decorate
 
 
+# One sentence per kind of limit: the kind is a word of the sentence, not a code.
+_NEEDS_TARGET = {
+    "role": _("To clear a role limit, also give the `role` option."),
+    "member": _("To clear a member limit, also give the `member` option."),
+    "channel": _("To clear a channel limit, also give the `channel` option."),
+}
+_ONLY_TARGET = {
+    "role": _("A role limit takes only the `role` option."),
+    "member": _("A member limit takes only the `member` option."),
+    "channel": _("A channel limit takes only the `channel` option."),
+}
+_NO_TARGET = {
+    "default": _("The default limit takes no {options} option."),
+    "server": _("The server limit takes no {options} option."),
+}
+
+
 def check_clear_target(kind: str, targets: dict[str, Any]) -> None:
     """Refuse a `quota clear` whose role/member/channel options don't fit its scope."""
     given = [name for name, value in targets.items() if value is not None]
     if kind in targets:
         if targets[kind] is None:
-            raise UserFacingError(f"To clear a {kind} limit, also give the `{kind}` option.")
+            raise UserFacingError(_NEEDS_TARGET[kind])
         if given != [kind]:
-            raise UserFacingError(f"A {kind} limit takes only the `{kind}` option.")
+            raise UserFacingError(_ONLY_TARGET[kind])
     elif given:
-        raise UserFacingError(f"The {kind} limit takes no {', '.join(given)} option.")
+        options = ", ".join(given)
+        raise UserFacingError(_NO_TARGET[kind].with_params(options=options))
 
 
 async def _set_limit(
@@ -72,13 +92,15 @@ async def _set_limit(
     change = await control(interaction).quotas.set_limit(
         guild_id(interaction), kind, target_id, limit, period.value, **writer(interaction)
     )
-    line = (
-        f"{ui.quota_owner(kind, target_id)}: {ui.limit_text(change.old)} → "
-        f"**{ui.limit_text(change.new)}**"
-    )
+    fields = {
+        "owner": ui.quota_owner(kind, target_id),
+        "old": ui.limit_text(change.old),
+        "new": ui.limit_text(change.new),
+    }
     if change.old == change.new:
-        line += " (unchanged)"
-    await reply(interaction, line)
+        await reply(interaction, _("{owner}: {old} → **{new}** (unchanged)", **fields))
+    else:
+        await reply(interaction, _("{owner}: {old} → **{new}**", **fields))
 
 
 class QuotaGroup(
@@ -102,7 +124,7 @@ class QuotaGroup(
         """Set the limit for members with a role."""
         if role.is_default():
             raise UserFacingError(
-                "@everyone is every member: use `/imagine-admin quota default` instead."
+                _("@everyone is every member: use `/imagine-admin quota default` instead.")
             )
         await _set_limit(interaction, "role", role.id, limit, period)
 
@@ -157,11 +179,16 @@ class QuotaGroup(
         )
         owner = ui.quota_owner(kind, target_id)
         if change.old is None:
-            await reply(interaction, f"{owner} was not set; nothing changed.")
+            await reply(interaction, _("{owner} was not set; nothing changed.", owner=owner))
             return
         await reply(
             interaction,
-            f"{owner}: {ui.limit_text(change.old)} → **not set** ({ui.CLEAR_FALLBACK[kind]}).",
+            _(
+                "{owner}: {old} → **not set** ({fallback}).",
+                owner=owner,
+                old=ui.limit_text(change.old),
+                fallback=ui.CLEAR_FALLBACK[kind],
+            ),
         )
 
     @app_commands.command(name="show", description="List every limit set in this server")
@@ -169,7 +196,7 @@ class QuotaGroup(
         """List every limit set in this server."""
         await defer(interaction)
         limits = await control(interaction).quotas.show(guild_id(interaction))
-        await reply(interaction, embed=ui.quotas_embed(limits))
+        await reply(interaction, embed=ui.quotas_embed(limits, lang=lang_for(interaction)))
 
     @app_commands.command(name="reset", description="Give a member back this period's images")
     @app_commands.describe(member="The member whose counted images go back to 0")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -12,11 +11,17 @@ from discord.ext import commands
 
 from bot.control.admission import SEED_MAX, SEED_MIN, Ask, new_seed
 from bot.errors import UserFacingError
+from bot.i18n import _
 from bot.jobs.models import InteractionRef, Job
-from bot.jobs.places import expected_start
 from bot.jobs.ports import Progress
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS
-from cogs._common import RESOLUTION_CHOICES, SIZE_CHOICES, rules_channel_id, rules_channel_is_nsfw
+from cogs._common import (
+    RESOLUTION_CHOICES,
+    SIZE_CHOICES,
+    lang_for,
+    rules_channel_id,
+    rules_channel_is_nsfw,
+)
 from cogs.imagine._embeds import progress_embed
 from cogs.imagine._views import DYNAMIC_ITEMS, RemixModal, progress_view
 
@@ -36,6 +41,10 @@ def interaction_ref(interaction: discord.Interaction[Any]) -> InteractionRef:
         token=interaction.token,
         created_at=interaction.created_at.timestamp(),
         attachment_size_limit=interaction.filesize_limit,
+        # Discord sends both on every interaction: the member's language for what goes
+        # through this interaction, the server's for channel messages later (bot/i18n).
+        locale=interaction.locale.value,
+        guild_locale=interaction.guild_locale.value if interaction.guild_locale else None,
     )
 
 
@@ -97,7 +106,7 @@ class Imagine(commands.Cog):
     ) -> Job:
         """Ask admission to run the request, then show the progress message."""
         if interaction.guild is None or not isinstance(interaction.user, discord.Member):
-            raise UserFacingError("This only works in a server.")
+            raise UserFacingError(_("This only works in a server."))
         job = await self.admission.admit(
             Ask(
                 guild_id=interaction.guild.id,
@@ -116,13 +125,10 @@ class Imagine(commands.Cog):
             )
         )
         # The first real message: place in line and when the job will likely start.
-        place = self.bot.engine.position(job.id)
-        progress = Progress(
-            queue_position=place,
-            starts_at=expected_start(place, now=time.time()) if place else None,
-        )
+        progress = self.bot.engine.waiting(job.id) or Progress()
+        lang = lang_for(interaction)
         await interaction.edit_original_response(
-            embed=progress_embed(job, progress), view=progress_view(job.id)
+            embed=progress_embed(job, progress, lang=lang), view=progress_view(job.id, lang)
         )
         return job
 
@@ -151,7 +157,9 @@ class Imagine(commands.Cog):
     async def open_remix(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Open the remix modal with the earlier prompt filled in."""
         job = await self.admission.job(job_id)
-        await interaction.response.send_modal(RemixModal(job_id, job.options.prompt))
+        await interaction.response.send_modal(
+            RemixModal(job_id, job.options.prompt, lang_for(interaction))
+        )
 
     async def remix(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
         """Run an earlier request again with an edited prompt (same options and seed)."""
@@ -175,7 +183,7 @@ class Imagine(commands.Cog):
             job, interaction.user.id, manages_messages=interaction.permissions.manage_messages
         )
         if interaction.message is None:
-            raise UserFacingError("That message is gone already.")
+            raise UserFacingError(_("That message is gone already."))
         await interaction.response.defer()
         await interaction.message.delete()
         log.info("job %s: result message deleted by %s", job.id, interaction.user.id)

@@ -4,6 +4,9 @@ the channel.
 Everything is rebuilt from the job row (a partial webhook from the stored interaction
 token), so it works the same after a restart. The interaction token lives 15 minutes; after
 that, results go out as channel messages that mention the requester.
+
+Words follow the route (bot/i18n): through the interaction, the member's Discord language
+(the job keeps their locale); in the channel, the server's preferred language.
 """
 
 from __future__ import annotations
@@ -16,7 +19,8 @@ from typing import Any
 
 import discord
 
-from bot.jobs.models import INTERACTION_LIFETIME, Job
+from bot.i18n import Lang, Text, _, language
+from bot.jobs.models import INTERACTION_LIFETIME, Job, JobState
 from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.ports import PostRefused, Progress, ResultPart
 from cogs.imagine._embeds import cancelled_embed, failure_embed, progress_embed, result_embed
@@ -53,6 +57,19 @@ class DiscordDelivery:
         assert ref is not None
         return discord.Webhook.partial(ref.application_id, ref.token, client=self.bot)
 
+    @staticmethod
+    def _member_lang(job: Job) -> Lang:
+        """Return the requester's language: for whatever goes through their interaction."""
+        return language(job.interaction.locale if job.interaction else None)
+
+    def _server_lang(self, job: Job) -> Lang:
+        """Return the server's language: for channel messages (token gone, or none)."""
+        locale = job.interaction.guild_locale if job.interaction else None
+        if locale is None:  # a job from before V6: the server as Discord describes it now
+            guild = self.bot.get_guild(job.guild_id)
+            return language(guild.preferred_locale if guild is not None else None)
+        return language(locale)
+
     def _allowed(self, job: Job) -> discord.AllowedMentions:
         # Echoed prompts must never ping anyone: only the requester may be mentioned.
         return discord.AllowedMentions(
@@ -80,12 +97,15 @@ class DiscordDelivery:
 
     async def progress(self, job: Job, progress: Progress) -> None:
         """Queue an edit of the requester's progress message (paced, newest wins)."""
-        embed = progress_embed(job, progress)
+        lang = self._member_lang(job)
+        embed = progress_embed(job, progress, lang=lang)
 
         async def edit() -> None:
-            await self._edit_original(job, embed=embed, view=progress_view(job.id))
+            await self._edit_original(job, embed=embed, view=progress_view(job.id, lang))
 
-        self.pacer.submit(job.id, edit)
+        # A new place in line waits behind edits that show a change of state.
+        background = job.state is JobState.QUEUED and progress.queue_position is not None
+        self.pacer.submit(job.id, edit, background=background)
 
     async def post_result(self, job: Job, part: ResultPart) -> str:
         """Post one part of the result, by the interaction while it lives, else the channel."""
@@ -94,18 +114,21 @@ class DiscordDelivery:
         if job.kie_finished_at and job.submitted_at:
             took = job.kie_finished_at - job.submitted_at
         files = [discord.File(io.BytesIO(a.data), filename=a.filename) for a in part.attachments]
-        fields: dict[str, Any] = {
-            "content": f"<@{job.user_id}>",
-            "embed": result_embed(job, part, took=took),
-            "files": files,
-            "view": result_view(job.id, last_part=part.index == part.count - 1),
-            "allowed_mentions": self._allowed(job),
-        }
+
+        def fields(lang: Lang) -> dict[str, Any]:
+            return {
+                "content": f"<@{job.user_id}>",
+                "embed": result_embed(job, part, took=took, lang=lang),
+                "files": files,
+                "view": result_view(job.id, last_part=part.index == part.count - 1, lang=lang),
+                "allowed_mentions": self._allowed(job),
+            }
+
         if part.index == 0:
-            await self._finish_progress(job, "Done — your images are below.")
+            await self._finish_progress(job, _("Done — your images are below."))
         if self._token_alive(job):
             try:
-                await self._webhook(job).send(wait=True, **fields)
+                await self._webhook(job).send(wait=True, **fields(self._member_lang(job)))
                 return "interaction"
             except discord.HTTPException as exc:
                 if exc.code not in TOKEN_GONE_CODES:
@@ -117,7 +140,7 @@ class DiscordDelivery:
         try:
             # With a nonce Discord creates the message once: sent again after a crash, the
             # same part comes back as the message already posted.
-            await channel.send(nonce=f"{job.id[:22]}{part.index}", **fields)
+            await channel.send(nonce=f"{job.id[:22]}{part.index}", **fields(self._server_lang(job)))
         except discord.Forbidden as exc:
             raise PostRefused(Failure.CANNOT_POST) from exc
         except discord.HTTPException as exc:
@@ -165,8 +188,10 @@ class DiscordDelivery:
         assert isinstance(channel, discord.abc.Messageable)
         return channel
 
-    async def _finish_progress(self, job: Job, text: str) -> None:
-        embed = discord.Embed(description=text, colour=discord.Colour.green())
+    async def _finish_progress(self, job: Job, text: Text) -> None:
+        embed = discord.Embed(
+            description=self._member_lang(job)(text), colour=discord.Colour.green()
+        )
         try:
             await self._edit_original(job, embed=embed, view=None)
         except discord.HTTPException as exc:
@@ -175,10 +200,11 @@ class DiscordDelivery:
     async def failed(self, job: Job, failed: Failed) -> None:
         """Tell the requester; after the token expired, in the channel with a mention."""
         self.pacer.forget(job.id)
-        embed = failure_embed(job, failed.text)
         if self._token_alive(job, margin=0):
+            embed = failure_embed(job, failed.message, lang=self._member_lang(job))
             await self._edit_original(job, embed=embed, view=None)
             return
+        embed = failure_embed(job, failed.message, lang=self._server_lang(job))
         channel = await self._channel(job)
         await channel.send(
             content=f"<@{job.user_id}>", embed=embed, allowed_mentions=self._allowed(job)
@@ -187,7 +213,8 @@ class DiscordDelivery:
     async def cancelled(self, job: Job) -> None:
         """Replace the progress message with a cancellation note."""
         self.pacer.forget(job.id)
-        await self._edit_original(job, embed=cancelled_embed(job), view=None)
+        lang = self._member_lang(job)
+        await self._edit_original(job, embed=cancelled_embed(job, lang=lang), view=None)
 
     async def close(self) -> None:
         """Stop the progress edits still waiting (the process is stopping)."""

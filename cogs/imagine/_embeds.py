@@ -1,10 +1,11 @@
-"""Pure builders for the embeds /imagine shows (no I/O)."""
+"""Pure builders for the embeds /imagine shows (no I/O), in the reader's language (bot/i18n)."""
 
 from __future__ import annotations
 
 import discord
 
 from bot.credits import format_credits
+from bot.i18n import ENGLISH, Lang, Text, _, ngettext
 from bot.jobs.models import Job, JobState
 from bot.jobs.ports import Progress, ResultPart
 from cogs._common import SIZE_NAMES, truncate
@@ -22,100 +23,131 @@ COLOUR_FAILED = discord.Colour.red()
 COLOUR_CANCELLED = discord.Colour.light_grey()
 
 _KIE_STATES = {
-    "waiting": "Accepted by kie.ai, waiting to start",
-    "queuing": "In kie.ai's queue",
-    "generating": "Generating",
+    "waiting": _("Accepted by kie.ai, waiting to start"),
+    "queuing": _("In kie.ai's queue"),
+    "generating": _("Generating"),
 }
 
 
 _STAGES = {
-    "downloading": "Downloading the images from kie.ai",
-    "posting": "Posting the images",
+    "downloading": _("Downloading the images from kie.ai"),
+    "posting": _("Posting the images"),
+}
+
+_JOB_STATES = {
+    JobState.DELIVERED: _("Delivered"),
+    JobState.FAILED: _("Failed"),
+    JobState.CANCELLED: _("Cancelled"),
 }
 
 
-def _status(job: Job, progress: Progress) -> str:
+def _status(job: Job, progress: Progress) -> Text:
     if progress.unconfirmed:
-        return "kie.ai has not confirmed the request yet; it will be delivered if it was made"
+        return _("kie.ai has not confirmed the request yet; it will be delivered if it was made")
     if progress.kie_busy:
-        return "kie.ai is busy right now; your request keeps its place and goes on shortly"
+        return _("kie.ai is busy right now; your request keeps its place and goes on shortly")
     if job.state is JobState.QUEUED:
+        if progress.queue_position and progress.behind_own:
+            return _(
+                "Waiting in line — place **{place:,}** (after your requests already at kie.ai)",
+                place=progress.queue_position,
+            )
         if progress.queue_position:
-            status = f"Waiting in line — place **{progress.queue_position:,}**"
-        else:
-            status = "Waiting in line"
+            return _("Waiting in line — place **{place:,}**", place=progress.queue_position)
         if progress.behind_own:
-            status += " (after your requests already at kie.ai)"
-        return status
+            return _("Waiting in line (after your requests already at kie.ai)")
+        return _("Waiting in line")
     if job.state is JobState.SUBMITTING:
-        return "Sending to kie.ai"
+        return _("Sending to kie.ai")
     if job.state is JobState.RUNNING:
-        return _KIE_STATES.get(job.kie_state or "", "Working")
+        return _KIE_STATES.get(job.kie_state or "", _("Working"))
     if job.state is JobState.DELIVERING:
-        return _STAGES.get(progress.stage or "", "Downloading and posting the images")
-    return job.state.value.title()
+        return _STAGES.get(progress.stage or "", _("Downloading and posting the images"))
+    return _JOB_STATES.get(job.state, _("Working"))
 
 
-def progress_embed(job: Job, progress: Progress) -> discord.Embed:
-    """Return the embed showing a job in progress.
+def progress_embed(job: Job, progress: Progress, *, lang: Lang = ENGLISH) -> discord.Embed:
+    """Return the embed showing a job in progress, in the requester's language.
 
     Waiting: its place in line and when it will likely start; at kie: kie's state and when
     it will likely finish; then downloading or posting.
     """
     embed = discord.Embed(
-        title="Imagining…", description=truncate(job.options.prompt, 1000), colour=COLOUR_WORKING
+        title=lang(_("Imagining…")),
+        description=truncate(job.options.prompt, 1000),
+        colour=COLOUR_WORKING,
     )
-    embed.add_field(name="Status", value=_status(job, progress), inline=False)
-    embed.add_field(name="Asked", value=f"<t:{int(job.created_at)}:R>")
+    embed.add_field(name=lang(_("Status")), value=lang(_status(job, progress)), inline=False)
+    embed.add_field(name=lang(_("Asked")), value=f"<t:{int(job.created_at)}:R>")
     if progress.starts_at and job.state is JobState.QUEUED:
-        embed.add_field(name="Expected start", value=f"<t:{int(progress.starts_at)}:R>")
+        embed.add_field(name=lang(_("Expected start")), value=f"<t:{int(progress.starts_at)}:R>")
     if progress.eta and job.state in (JobState.RUNNING, JobState.SUBMITTING):
-        embed.add_field(name="Expected", value=f"<t:{int(progress.eta)}:R>")
-    embed.set_footer(text=_options_line(job))
+        embed.add_field(name=lang(_("Expected")), value=f"<t:{int(progress.eta)}:R>")
+    embed.set_footer(text=lang(_options_line(job)))
     return embed
 
 
-def _options_line(job: Job) -> str:
+def _seed(job: Job) -> Text | str:
+    return _("random") if job.options.seed is None else str(job.options.seed)
+
+
+def _options_line(job: Job) -> Text:
     o = job.options
-    seed = "random" if o.seed is None else str(o.seed)
-    return f"{SIZE_NAMES[o.size]} · {o.resolution.value} · {o.images} image(s) · seed {seed}"
+    return ngettext(
+        "{size} · {resolution} · {n} image · seed {seed}",
+        "{size} · {resolution} · {n} images · seed {seed}",
+        o.images,
+        size=SIZE_NAMES[o.size],
+        resolution=o.resolution.value,
+        seed=_seed(job),
+    )
 
 
-def result_embed(job: Job, part: ResultPart, *, took: float | None) -> discord.Embed:
+def result_embed(
+    job: Job, part: ResultPart, *, took: float | None, lang: Lang = ENGLISH
+) -> discord.Embed:
     """Return the embed posted with (one part of) a job's images."""
-    title = "Imagined" if part.count == 1 else f"Imagined — part {part.index + 1} of {part.count}"
+    if part.count == 1:
+        title = _("Imagined")
+    else:
+        title = _("Imagined — part {part} of {parts}", part=part.index + 1, parts=part.count)
     embed = discord.Embed(
-        title=title, description=truncate(job.options.prompt, 4000), colour=COLOUR_DONE
+        title=lang(title), description=truncate(job.options.prompt, 4000), colour=COLOUR_DONE
     )
     o = job.options
-    embed.add_field(name="Size", value=SIZE_NAMES[o.size])
-    embed.add_field(name="Resolution", value=o.resolution.value)
-    embed.add_field(name="Seed", value="random" if o.seed is None else str(o.seed))
+    seed = _seed(job)
+    embed.add_field(name=lang(_("Size")), value=lang(SIZE_NAMES[o.size]))
+    embed.add_field(name=lang(_("Resolution")), value=o.resolution.value)
+    embed.add_field(name=lang(_("Seed")), value=lang(seed) if isinstance(seed, Text) else seed)
     if job.credits_consumed is not None:
-        embed.add_field(name="Credits", value=format_credits(job.credits_consumed))
+        embed.add_field(name=lang(_("Credits")), value=format_credits(job.credits_consumed))
     if took is not None:
-        embed.add_field(name="Time", value=f"{took:.0f} s")
+        embed.add_field(name=lang(_("Time")), value=lang(_("{seconds:.0f} s", seconds=took)))
     if part.originals:
         links = " ".join(f"[#{n}]({url})" for n, url in sorted(part.originals.items()))
         embed.add_field(
-            name="Full resolution (shrunk to fit Discord)",
+            name=lang(_("Full resolution (shrunk to fit Discord)")),
             value=truncate(links, 1024),
             inline=False,
         )
     return embed
 
 
-def failure_embed(job: Job, message: str) -> discord.Embed:
+def failure_embed(job: Job, message: Text, *, lang: Lang = ENGLISH) -> discord.Embed:
     """Return the embed telling the requester why a job failed."""
-    embed = discord.Embed(title="Couldn't imagine that", description=message, colour=COLOUR_FAILED)
-    embed.add_field(name="Prompt", value=truncate(job.options.prompt, 1000), inline=False)
+    embed = discord.Embed(
+        title=lang(_("Couldn't imagine that")), description=lang(message), colour=COLOUR_FAILED
+    )
+    embed.add_field(name=lang(_("Prompt")), value=truncate(job.options.prompt, 1000), inline=False)
     return embed
 
 
-def cancelled_embed(job: Job) -> discord.Embed:
+def cancelled_embed(job: Job, *, lang: Lang = ENGLISH) -> discord.Embed:
     """Return the embed for a cancelled job."""
     embed = discord.Embed(
-        title="Cancelled", description="Nothing was charged to your quota.", colour=COLOUR_CANCELLED
+        title=lang(_("Cancelled")),
+        description=lang(_("Nothing was charged to your quota.")),
+        colour=COLOUR_CANCELLED,
     )
-    embed.add_field(name="Prompt", value=truncate(job.options.prompt, 1000), inline=False)
+    embed.add_field(name=lang(_("Prompt")), value=truncate(job.options.prompt, 1000), inline=False)
     return embed

@@ -14,6 +14,7 @@ from typing import Any, Protocol, runtime_checkable
 import discord
 
 from bot.errors import UserFacingError
+from bot.i18n import ENGLISH, Lang, Text, _
 from bot.tree import reply_to_error
 
 __all__ = [
@@ -58,20 +59,22 @@ def job_actions(interaction: discord.Interaction[Any]) -> JobActions:
     """Return the loaded Imagine cog, or refuse politely while it is not loaded."""
     cog = interaction.client.get_cog("Imagine")
     if not isinstance(cog, JobActions):
-        raise UserFacingError("Image generation is not available right now.")
+        raise UserFacingError(_("Image generation is not available right now."))
     return cog
 
 
 class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"imagine:x:" + _JOB):
     action = "x"
-    label = ""
+    label: Text
     style = discord.ButtonStyle.secondary
     emoji: str | None = None
 
-    def __init__(self, job_id: str) -> None:
+    def __init__(self, job_id: str, lang: Lang = ENGLISH) -> None:
+        # The label is in the language of whoever the message speaks to; a click is matched
+        # by custom_id alone, so a button rebuilt from one (from_custom_id) needs no label.
         super().__init__(
             discord.ui.Button(
-                label=self.label,
+                label=lang(self.label),
                 style=self.style,
                 emoji=self.emoji,
                 custom_id=f"imagine:{self.action}:{job_id}",
@@ -99,28 +102,28 @@ class _JobButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=r"imag
 
 
 class CancelButton(_JobButton, template=r"imagine:cancel:" + _JOB):
-    action, label, style = "cancel", "Cancel", discord.ButtonStyle.danger
+    action, label, style = "cancel", _("Cancel"), discord.ButtonStyle.danger
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await job_actions(interaction).cancel(interaction, self.job_id)
 
 
 class RerollButton(_JobButton, template=r"imagine:reroll:" + _JOB):
-    action, label, style, emoji = "reroll", "Reroll", discord.ButtonStyle.primary, "🎲"
+    action, label, style, emoji = "reroll", _("Reroll"), discord.ButtonStyle.primary, "🎲"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await job_actions(interaction).reroll(interaction, self.job_id)
 
 
 class RemixButton(_JobButton, template=r"imagine:remix:" + _JOB):
-    action, label, style, emoji = "remix", "Remix", discord.ButtonStyle.secondary, "✏️"
+    action, label, style, emoji = "remix", _("Remix"), discord.ButtonStyle.secondary, "✏️"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await job_actions(interaction).open_remix(interaction, self.job_id)
 
 
 class DeleteButton(_JobButton, template=r"imagine:delete:" + _JOB):
-    action, label, style, emoji = "delete", "Delete", discord.ButtonStyle.secondary, "🗑️"
+    action, label, style, emoji = "delete", _("Delete"), discord.ButtonStyle.secondary, "🗑️"
 
     async def run(self, interaction: discord.Interaction[Any]) -> None:
         await job_actions(interaction).delete(interaction, self.job_id)
@@ -137,9 +140,12 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         max_length=MODAL_PROMPT_MAX,
     )
 
-    def __init__(self, job_id: str, prompt: str) -> None:
-        super().__init__(custom_id=f"imagine:remix-modal:{job_id}", timeout=600)
+    def __init__(self, job_id: str, prompt: str, lang: Lang = ENGLISH) -> None:
+        super().__init__(
+            title=lang(_("Remix")), custom_id=f"imagine:remix-modal:{job_id}", timeout=600
+        )
         self.job_id = job_id
+        self.prompt.label = lang(_("Prompt"))
         self.prompt.default = prompt[:MODAL_PROMPT_MAX]
 
     async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
@@ -153,20 +159,20 @@ class RemixModal(discord.ui.Modal, title="Remix"):
         await reply_to_error(interaction, error)
 
 
-def progress_view(job_id: str) -> discord.ui.View:
+def progress_view(job_id: str, lang: Lang = ENGLISH) -> discord.ui.View:
     """Return the Cancel button shown while a job runs."""
     view = discord.ui.View(timeout=None)
-    view.add_item(CancelButton(job_id))
+    view.add_item(CancelButton(job_id, lang))
     return view
 
 
-def result_view(job_id: str, *, last_part: bool) -> discord.ui.View:
+def result_view(job_id: str, *, last_part: bool, lang: Lang = ENGLISH) -> discord.ui.View:
     """Return Reroll/Remix/Delete for the last part of a result, Delete alone for others."""
     view = discord.ui.View(timeout=None)
     if last_part:
-        view.add_item(RerollButton(job_id))
-        view.add_item(RemixButton(job_id))
-    view.add_item(DeleteButton(job_id))
+        view.add_item(RerollButton(job_id, lang))
+        view.add_item(RemixButton(job_id, lang))
+    view.add_item(DeleteButton(job_id, lang))
     return view
 
 

@@ -10,6 +10,7 @@ from bot.control.errors import InvalidSetting
 from bot.control.periods import PERIODS, period_start
 from bot.control.quotas import buckets
 from bot.control.quotas.rules import LIMIT_KINDS, MAX_LIMIT, TARGETED, Bucket, QuotaLimit
+from bot.i18n import _
 from bot.store.database import Database
 
 __all__ = ["LimitAdmin"]
@@ -44,9 +45,13 @@ class LimitAdmin:
         """Set one limit (`limit` images per `period`) and audit old → new."""
         _check_target(kind, target_id)
         if isinstance(limit, bool) or not isinstance(limit, int) or not 0 <= limit <= MAX_LIMIT:
-            raise InvalidSetting(f"The limit must be a whole number from 0 to {MAX_LIMIT}.")
+            raise InvalidSetting(
+                _("The limit must be a whole number from 0 to {most}.", most=MAX_LIMIT)
+            )
         if period not in PERIODS:
-            raise InvalidSetting(f"The period must be one of {', '.join(PERIODS)}.")
+            raise InvalidSetting(
+                _("The period must be one of {periods}.", periods=", ".join(PERIODS))
+            )
         new = {"limit": limit, "period": period}
         return await self._replace(guild_id, kind, target_id, new, actor_id=actor_id, now=now)
 
@@ -128,6 +133,8 @@ class LimitAdmin:
 def _check_target(kind: str, target_id: int | None) -> None:
     """Refuse an unknown kind, and a target where the kind takes none or none where it needs one."""
     if kind not in LIMIT_KINDS:
-        raise InvalidSetting(f"The kind of limit must be one of {', '.join(LIMIT_KINDS)}.")
+        raise InvalidSetting(
+            _("The kind of limit must be one of {kinds}.", kinds=", ".join(LIMIT_KINDS))
+        )
     if (kind in TARGETED) != (target_id is not None):
         raise ValueError(f"a {kind} limit {'needs' if kind in TARGETED else 'takes no'} target")

@@ -8,6 +8,7 @@ import discord
 import pytest
 
 from bot.errors import UserFacingError
+from bot.i18n import _
 from bot.tree import GENERIC_FAILURE
 from cogs.imagine._views import (
     CancelButton,
@@ -83,13 +84,13 @@ async def test_a_plain_exception_gets_the_generic_private_reply(
     """An action raising a plain exception answers privately and logs, instead of failing."""
     interaction = fake_interaction(cogs={"Imagine": Actions(RuntimeError("database gone"))})
     await button(JOB_ID).callback(interaction)
-    interaction.response.send_message.assert_awaited_once_with(GENERIC_FAILURE, ephemeral=True)
+    interaction.response.send_message.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
     assert any(r.exc_info and "database gone" in str(r.exc_info[1]) for r in caplog.records)
 
 
 async def test_a_user_facing_error_is_shown_as_it_is() -> None:
     """A refusal from the cog reaches the member in its own words."""
-    error = UserFacingError("Only the member who asked for these images can cancel them.")
+    error = UserFacingError(_("Only the member who asked for these images can cancel them."))
     interaction = fake_interaction(cogs={"Imagine": Actions(error)})
     await CancelButton(JOB_ID).callback(interaction)
     interaction.response.send_message.assert_awaited_once_with(error.message, ephemeral=True)
@@ -99,7 +100,7 @@ async def test_a_deferred_click_gets_a_followup() -> None:
     """When the action deferred before failing, the apology goes out as a followup."""
     interaction = fake_interaction(done=True, cogs={"Imagine": Actions(KeyError("job"))})
     await RerollButton(JOB_ID).callback(interaction)
-    interaction.followup.send.assert_awaited_once_with(GENERIC_FAILURE, ephemeral=True)
+    interaction.followup.send.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
 
 
 @pytest.mark.parametrize("cog", [None, object()], ids=["not loaded", "not JobActions"])
@@ -133,4 +134,4 @@ async def test_the_remix_modal_answers_its_errors() -> None:
     with pytest.raises(RuntimeError) as raised:
         await modal.on_submit(interaction)
     await modal.on_error(interaction, raised.value)
-    interaction.response.send_message.assert_awaited_once_with(GENERIC_FAILURE, ephemeral=True)
+    interaction.response.send_message.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
