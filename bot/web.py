@@ -101,7 +101,7 @@ def make_app(
             counts = {r["state"]: int(r["n"]) for r in rows}
             for state in JobState:
                 JOBS_BY_STATE.labels(state=state.value).set(counts.get(state.value, 0))
-        QUEUE_LENGTH.set(len(engine.queue))
+        QUEUE_LENGTH.set(len(engine.line))
         latency = discord_latency()
         DISCORD_LATENCY.set(latency if math.isfinite(latency) else math.nan)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})

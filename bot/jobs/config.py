@@ -15,6 +15,8 @@ class EngineConfig:
     """Knobs of the engine; defaults are the production values."""
 
     callback_base_url: str | None = None
+    # A member's jobs at kie at once (MAX_JOBS_PER_MEMBER); more wait in line.
+    max_jobs_per_member: int = 2
     submit_workers: int = 4
     give_up_after: float = GIVE_UP_AFTER
     delivery_attempts: int = 3

@@ -28,11 +28,12 @@ from typing import Any
 
 from bot.jobs.config import EngineConfig
 from bot.jobs.endings import Endings, count_transition
+from bot.jobs.line import Line
 from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure, failure_for_task
+from bot.jobs.places import Places
 from bot.jobs.polling import PollPlan
 from bot.jobs.ports import Delivery, Download, KieTasks, Progress, QuotaLedger, Unlimited
-from bot.jobs.queue import FairQueue
 from bot.jobs.results import Results
 from bot.jobs.store import JobStore
 from bot.jobs.submit import Created, KieBusy, NotNow, Unconfirmed, send_create_task
@@ -72,7 +73,9 @@ class JobEngine:
             attempts=config.delivery_attempts,
         )
         self.endings = Endings(store=store, quota=self.quota, delivery=delivery, clock=clock)
-        self.queue = FairQueue()
+        # Waiting jobs in turns across members, and which of them to tell their new place.
+        self.line = Line(max_at_kie=config.max_jobs_per_member)
+        self.places = Places(self.line, expected=config.default_expected)
         self._wakes: dict[str, asyncio.Event] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._deliveries: set[asyncio.Task[Any]] = set()
@@ -80,7 +83,7 @@ class JobEngine:
         # Submissions under way (task → job id), and the jobs whose createTask is on the wire.
         self._submits: dict[asyncio.Future[None], str] = {}
         self._sending: set[str] = set()
-        self._positions_task: asyncio.Task[None] | None = None
+        self._places_task: asyncio.Task[None] | None = None
         self.busy = KieBusy(clock=clock, maintenance_give_up=config.maintenance_give_up)
         # False from the moment a shutdown begins: admission then refuses new requests.
         self.accepting = True
@@ -93,6 +96,9 @@ class JobEngine:
         if swept:
             log.warning("settled %d quota reservation(s) left behind by an ended job", swept)
         await self.resume()
+        self._places_task = asyncio.create_task(
+            self.places.run(self._progress, clock=self.clock), name="places"
+        )
         self._workers = [
             asyncio.create_task(self._submit_worker(), name=f"kie-submit-{i}")
             for i in range(self.config.submit_workers)
@@ -103,8 +109,12 @@ class JobEngine:
         jobs = await self.store.unfinished()
         for job in jobs:
             if job.state is JobState.QUEUED:
-                await self.queue.put(job.user_id, job.id)
-            elif job.state is JobState.SUBMITTING:
+                self.line.put(job)
+                self.places.unseen(job.id)  # its message shows an old place
+                continue
+            if job.state in (JobState.SUBMITTING, JobState.RUNNING):
+                self.line.hold(job)  # at kie: counts against its member's limit
+            if job.state is JobState.SUBMITTING:
                 self._spawn(self._reconcile_unknown(job), job)
                 if job.task_id is not None:  # a callback named it; confirm before adopting
                     self._spawn(self._adopt_from_callback(job, job.task_id), job)
@@ -117,7 +127,6 @@ class JobEngine:
             self._spawn(self._record_cost(ended), ended)
         if jobs:
             log.info("resumed %d unfinished job(s)", len(jobs))
-            self._announce_positions_soon()
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         """Stop taking work, let what is under way finish within `timeout`, keep the rest.
@@ -132,8 +141,8 @@ class JobEngine:
         self.accepting = False
         for worker in self._workers:
             worker.cancel()
-        if self._positions_task:
-            self._positions_task.cancel()
+        if self._places_task:
+            self._places_task.cancel()
         for task, job_id in list(self._submits.items()):
             if job_id not in self._sending:
                 task.cancel()
@@ -175,12 +184,14 @@ class JobEngine:
 
     async def accept(self, job: Job) -> None:
         """Queue a job whose row (and quota reservation) admission has just written."""
-        await self.queue.put(job.user_id, job.id)
+        place = self.line.put(job)
+        if place is not None:
+            # The cog shows this place with the first real message.
+            self.places.shown(job.id, place, self.clock())
         log.info("%s queued: user=%s images=%d", job.ctx, job.user_id, job.options.images)
         # Prompts are user content: only at DEBUG, and shortened.
         log.debug("%s prompt: %.120r", job.ctx, job.options.prompt)
         count_transition(job)
-        self._announce_positions_soon()
 
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job and refund it; return None when it is too late to cancel."""
@@ -190,7 +201,7 @@ class JobEngine:
         )
         if cancelled is None:
             return None
-        self.queue.remove(job_id)
+        self._left_line(job_id)
         self._wake(job_id)
         log.info("%s cancelled by its requester", cancelled.ctx)
         if cancelled.task_id is not None:
@@ -206,26 +217,34 @@ class JobEngine:
             log.warning("%s: could not show the cancellation: %r", job.ctx, exc)
 
     def position(self, job_id: str) -> int | None:
-        """Return a queued job's place in line."""
-        return self.queue.position(job_id)
+        """Return a waiting job's place in line."""
+        return self.line.place(job_id)
+
+    def waiting(self, job_id: str) -> Progress | None:
+        """Return what a waiting job's member should see now: place and expected start."""
+        return self.places.progress(job_id, self.clock())
+
+    def _left_line(self, job_id: str) -> None:
+        """The job no longer waits nor counts at kie: its member's next job may go."""
+        self.line.remove(job_id)
+        self.places.forget(job_id)
 
     # -- submission ------------------------------------------------------------------------
 
     async def _submit_worker(self) -> None:
         while True:
-            job_id = await self.queue.get()
+            taken = await self.line.take()
             # After kie's "not now", nobody submits until the pause is over; the job keeps
             # its place meanwhile.
             if (pause := self.busy.pause_left()) > 0:
-                job = await self.store.get(job_id)
-                if job is not None:
-                    await self.queue.put_front(job.user_id, job_id)
+                self.line.put_back(taken.id)
                 await asyncio.sleep(pause)
                 continue
-            self._announce_positions_soon()
-            job = await self.store.get(job_id)
+            self.places.forget(taken.id)
+            job = await self.store.get(taken.id)
             if job is None or job.state is not JobState.QUEUED:
-                continue  # cancelled while queued
+                self.line.remove(taken.id)
+                continue  # cancelled while waiting
             task = asyncio.ensure_future(self._guard(self._submit(job), job))
             self._submits[task] = job.id
             task.add_done_callback(lambda t: self._submits.pop(t, None))
@@ -274,7 +293,7 @@ class JobEngine:
             await self._fail(job.id, Failed(Failure.MAINTENANCE))
             return
         log.info("%s: kie said not now (%s); waiting %.0f s", job.ctx, sent.error, pause)
-        await self.queue.put_front(back.user_id, back.id)
+        self.line.put_back(back.id)
         await self._progress(back, Progress(kie_busy=True))
 
     async def _adopt(self, job: Job, task_id: str) -> None:
@@ -430,6 +449,7 @@ class JobEngine:
 
     async def _succeeded(self, job: Job, record: TaskRecord) -> None:
         delivering = await self.endings.kie_finished(job, record)
+        self.line.remove(job.id)  # no longer at kie: the member's next job may go
         if delivering is not None:
             self._spawn_delivery(delivering)
 
@@ -444,7 +464,7 @@ class JobEngine:
     async def _fail(self, job_id: str, failed: Failed) -> None:
         """End a job as failed, refund its quota and tell the requester."""
         if await self.endings.failed(job_id, failed):
-            self.queue.remove(job_id)
+            self._left_line(job_id)
             self.busy.over(job_id)
 
     # -- progress --------------------------------------------------------------------------
@@ -454,15 +474,3 @@ class JobEngine:
             await self.delivery.progress(job, progress)
         except Exception as exc:  # noqa: BLE001 - progress is cosmetic; never fail a job on it
             log.debug("%s: progress not shown: %r", job.ctx, exc)
-
-    def _announce_positions_soon(self) -> None:
-        """Tell queued members their new places, at most every couple of seconds."""
-        if self._positions_task is None or self._positions_task.done():
-            self._positions_task = asyncio.create_task(self._announce_positions())
-
-    async def _announce_positions(self) -> None:
-        await asyncio.sleep(0.5)  # batch a burst of arrivals into one round
-        for position, job_id in enumerate(self.queue.order(), start=1):
-            job = await self.store.get(job_id)
-            if job is not None and job.state is JobState.QUEUED:
-                await self._progress(job, Progress(queue_position=position))

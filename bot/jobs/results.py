@@ -27,7 +27,7 @@ from bot.images import (
 )
 from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure, partial
-from bot.jobs.ports import Delivery, Download, PostRefused, ResultPart
+from bot.jobs.ports import Delivery, Download, PostRefused, Progress, ResultPart
 from bot.jobs.store import JobStore
 
 __all__ = ["Delivered", "Results"]
@@ -75,7 +75,14 @@ class Results:
             return Delivered(images=_count(plan))  # all out before a crash: nothing to fetch
         # Held across downloads too, so a delivery waiting for its turn holds no image bytes.
         async with self.slots:
+            await self._show(job, "downloading")
             return await self._deliver(job, plan, resumed=resumed)
+
+    async def _show(self, job: Job, stage: str) -> None:
+        try:
+            await self.delivery.progress(job, Progress(stage=stage))
+        except Exception as exc:  # noqa: BLE001 - progress is cosmetic; never fail a job on it
+            log.debug("%s: progress not shown: %r", job.ctx, exc)
 
     async def _deliver(self, job: Job, plan: Plan | None, *, resumed: bool) -> Delivered | Failed:
         wanted = set(
@@ -100,6 +107,7 @@ class Results:
             job = stored
         elif resumed:
             job = await self._skip_landed(job, plan)
+        await self._show(job, "posting")
         for index in range(job.parts_delivered, len(plan)):
             if not all(isinstance(images[i], DownloadedImage) for i in plan[index]):
                 # The links expired since the plan was made: the rest can't be delivered.
