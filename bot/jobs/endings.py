@@ -110,7 +110,7 @@ class Endings:
         if done is None:
             return
         log.info(
-            "%s delivered: %d image(s), %s credits", job.ctx, outcome.images, done.credits_consumed
+            "%s delivered: images=%d credits=%s", job.ctx, outcome.images, done.credits_consumed
         )
         if failed is not None:
             await self.tell(done, failed)
