@@ -37,7 +37,7 @@ async def test_a_button_whose_action_raises_gets_the_generic_private_reply(
     result, job_id = await _delivered_result(stack)
     _break(stack, monkeypatch, "reroll")
     click = await stack.discord.click_button(result, f"imagine:reroll:{job_id}", stack.world.bob)
-    await stack.wait_reply(click, GENERIC_FAILURE)
+    await stack.wait_reply(click, str(GENERIC_FAILURE))
     reply = stack.discord.original_for(click)
     assert reply is not None and reply.ephemeral
 
@@ -52,7 +52,7 @@ async def test_a_remix_that_raises_gets_the_generic_private_reply(
     await stack.discord.wait_for(lambda: opened.modal is not None)
     _break(stack, monkeypatch, "remix")
     submitted = await stack.discord.submit_modal(opened, values={"prompt": "a lighthouse, dusk"})
-    await stack.wait_reply(submitted, GENERIC_FAILURE)
+    await stack.wait_reply(submitted, str(GENERIC_FAILURE))
     reply = stack.discord.original_for(submitted)
     assert reply is not None and reply.ephemeral
 

@@ -15,6 +15,15 @@ MAX_CHAT_INPUT_COMMANDS = 100
 MAX_CONTEXT_MENU_COMMANDS = 15
 MAX_COMMAND_SIZE = 4000
 JS_SAFE_INT = 2**53
+#: Discord's locales: the keys of ``*_localizations`` and the values of an interaction's
+#: ``locale`` and ``guild_locale``.
+DISCORD_LOCALES = frozenset(
+    {
+        "id", "da", "de", "en-GB", "en-US", "es-ES", "es-419", "fr", "hr", "it", "lt", "hu",
+        "nl", "no", "pl", "pt-BR", "ro", "fi", "sv-SE", "vi", "tr", "cs", "el", "bg", "ru",
+        "uk", "hi", "th", "zh-CN", "ja", "zh-TW", "ko",
+    }
+)  # fmt: skip
 
 
 def _name_char_ok(ch: str) -> bool:
@@ -47,13 +56,50 @@ def _choice_value_ok(option_type: int, value: Any) -> bool:
     return False
 
 
+def _longest(node: dict[str, Any], field: str) -> int:
+    """Return the length of a field, or of its longest localisation if that is longer.
+
+    Discord counts only the longest of a field's default and localised values.
+    """
+    values = [str(node.get(field) or "")]
+    localised = node.get(f"{field}_localizations")
+    if isinstance(localised, dict):
+        values += [str(v) for v in localised.values()]
+    return max(len(v) for v in values)
+
+
 def _command_chars(node: dict[str, Any]) -> int:
-    total = len(node.get("name") or "") + len(node.get("description") or "")
+    total = _longest(node, "name") + _longest(node, "description")
     for choice in node.get("choices") or []:
-        total += len(str(choice.get("name") or "")) + len(str(choice.get("value")))
+        total += _longest(choice, "name") + len(str(choice.get("value")))
     for option in node.get("options") or []:
         total += _command_chars(option)
     return total
+
+
+def _check_localizations(errors: FormErrors, path: Path, node: dict[str, Any]) -> None:
+    """Apply the name and description rules to every localised value, keyed by locale."""
+    for field in ("name", "description"):
+        key = f"{field}_localizations"
+        localised = node.get(key)
+        if localised is None:
+            continue
+        if not isinstance(localised, dict):
+            errors.add((*path, key), "DICT_TYPE_CONVERT", "Only dictionaries may be used")
+            continue
+        for locale, value in localised.items():
+            p: Path = (*path, key, locale)
+            if locale not in DISCORD_LOCALES:
+                errors.add(p, "LOCALE_INVALID", f"Invalid locale: {locale}")
+            elif field == "name" and not _is_choice(path):
+                if not valid_chat_input_name(value):
+                    errors.add(p, "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid")
+            else:
+                errors.bad_len(p, value, 1, 100)
+
+
+def _is_choice(path: Path) -> bool:
+    return len(path) >= 2 and path[-2] == "choices"
 
 
 def _check_options(
@@ -86,6 +132,7 @@ def _check_options(
             )
         names.add(name)
         errors.bad_len((*p, "description"), opt.get("description"), 1, 100)
+        _check_localizations(errors, p, opt)
         if not isinstance(kind, int) or not 1 <= kind <= 11:
             errors.add((*p, "type"), "BASE_TYPE_CHOICES", "Value must be one of (1..11).")
             continue
@@ -150,6 +197,7 @@ def _check_option_values(errors: FormErrors, p: Path, opt: dict[str, Any], kind:
             )
         for k, choice in enumerate(choices):
             errors.bad_len((*p, "choices", k, "name"), choice.get("name"), 1, 100)
+            _check_localizations(errors, (*p, "choices", k), choice)
             value = choice.get("value")
             if not _choice_value_ok(kind, value):
                 errors.add(
@@ -208,6 +256,7 @@ def check_command(errors: FormErrors, path: Path, cmd: dict[str, Any]) -> None:
                 (*path, "name"), "APPLICATION_COMMAND_INVALID_NAME", "Command name is invalid"
             )
         errors.bad_len((*path, "description"), cmd.get("description"), 1, 100)
+        _check_localizations(errors, path, cmd)
         _check_options(errors, path, cmd.get("options") or [], 0)
     elif kind in (USER_COMMAND, MESSAGE_COMMAND):
         errors.bad_len((*path, "name"), name, 1, 32)

@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tests.fakes.discord.command_rules import DISCORD_LOCALES
 from tests.fakes.discord.records import InteractionRecord, RecordedRequest, StoredMessage
 from tests.fakes.discord.rules import SELECT_TYPES, modal_inputs
 from tests.fakes.discord.world import Channel, Member, Role, User
@@ -196,7 +197,7 @@ class Harness:
         *,
         channel: Channel | None = None,
         attachment_size_limit: int | None = None,
-        locale: str = "en-US",
+        locale: str | None = None,
         strict: bool = True,
     ) -> InteractionRecord:
         """Dispatch a CHAT_INPUT interaction as if ``member`` ran ``/name`` with ``options``.
@@ -205,7 +206,8 @@ class Harness:
         come from the synced definition (guild first, then global) when there is one, else
         from the Python values (str, int, float, bool, Member/User, Role, Channel). With
         ``strict``, options the client could not send (unknown names, missing required ones,
-        values outside choices/ranges) raise ValueError.
+        values outside choices/ranges) raise ValueError. ``locale`` is the client's language
+        (default: the member's ``user.locale``), sent as the interaction's ``locale``.
         """
         root, *path = name.split()
         definition = self._find_command(root, 1)
@@ -486,11 +488,16 @@ class Harness:
         *,
         message: StoredMessage | None = None,
         attachment_size_limit: int | None = None,
-        locale: str = "en-US",
+        locale: str | None = None,
     ) -> InteractionRecord:
         if not self.gateway.active:
             raise RuntimeError("no identified gateway session: start the bot and wait_identified()")
         world = self.world
+        # As Discord: the member's client language, and the server's preferred one.
+        locale = member.user.locale if locale is None else locale
+        for value in (locale, world.preferred_locale):
+            if value not in DISCORD_LOCALES:
+                raise ValueError(f"{value!r} is not a locale Discord sends")
         interaction_id = self.snowflakes.next()
         token = "aW50ZXJhY3Rpb246" + secrets.token_urlsafe(48)
         limit = (
@@ -504,7 +511,7 @@ class Harness:
             "type": itype,
             "data": data,
             "guild_id": str(world.guild_id),
-            "guild": {"id": str(world.guild_id), "locale": "en-US", "features": []},
+            "guild": {"id": str(world.guild_id), "locale": world.preferred_locale, "features": []},
             "channel_id": str(channel.id),
             "channel": world.interaction_channel_payload(channel, member),
             "member": member_payload,
@@ -512,7 +519,7 @@ class Harness:
             "version": 1,
             "app_permissions": str(world.channel_permissions(world.bot_member, channel)),
             "locale": locale,
-            "guild_locale": "en-US",
+            "guild_locale": world.preferred_locale,
             "entitlements": [],
             "entitlement_sku_ids": [],
             "authorizing_integration_owners": {"0": str(world.guild_id)},

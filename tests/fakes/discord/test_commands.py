@@ -151,6 +151,53 @@ COMMAND_REFUSALS: list[tuple[str, list[dict[str, Any]], tuple[str, ...]]] = [
         [{"type": 2, "name": "Info", "description": "x"}],
         ("0", "description"),
     ),
+    (
+        "localised description over 100",
+        [command(description_localizations={"zh-CN": "描" * 101})],
+        ("0", "description_localizations", "zh-CN"),
+    ),
+    (
+        "localisation for a locale Discord lacks",
+        [command(description_localizations={"zh": "生成图片"})],
+        ("0", "description_localizations", "zh"),
+    ),
+    (
+        "localised option name with a space",
+        [command(options=[option(name_localizations={"zh-CN": "提示 词"})])],
+        ("0", "options", "0", "name_localizations", "zh-CN"),
+    ),
+    (
+        "empty localised choice name",
+        [
+            command(
+                options=[
+                    option(
+                        choices=[{"name": "a", "value": "a", "name_localizations": {"zh-CN": ""}}]
+                    )
+                ]
+            )
+        ],
+        ("0", "options", "0", "choices", "0", "name_localizations", "zh-CN"),
+    ),
+    (
+        "over 4000 characters counting the longest localisation",
+        [
+            command(
+                options=[
+                    option(
+                        f"o{i}",
+                        description="d",
+                        description_localizations={"zh-CN": "描" * 100},
+                        choices=[
+                            {"name": "c", "value": "v", "name_localizations": {"ja": "名" * 100}}
+                        ],
+                    )
+                    for i in range(20)
+                ]
+            )
+        ],
+        ("0",),
+    ),
 ]
 
 

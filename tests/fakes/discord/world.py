@@ -91,6 +91,9 @@ class User:
     username: str
     global_name: str | None = None
     bot: bool = False
+    #: The language the user's Discord client is set to; sent as ``locale`` on their
+    #: interactions (never part of the user object).
+    locale: str = "en-US"
 
     @property
     def mention(self) -> str:
@@ -240,6 +243,9 @@ class World:
         self.owner_user = User(snowflakes.next(), "owner", "Guild Owner")
         self.guild_id = snowflakes.next()
         self.guild_name = "Fake Guild"
+        #: The server's preferred locale ("Community" servers choose it): GUILD_CREATE's
+        #: ``preferred_locale`` and every interaction's ``guild_locale``.
+        self.preferred_locale = "en-US"
         self.guild_upload_limit = guild_upload_limit
         self.verify_key = "0" * 64
 
@@ -368,7 +374,7 @@ class World:
             "nsfw_level": 0,
             "premium_tier": 0,
             "premium_subscription_count": 0,
-            "preferred_locale": "en-US",
+            "preferred_locale": self.preferred_locale,
             "system_channel_id": str(self.channel.id),
             "system_channel_flags": 0,
             "rules_channel_id": None,
