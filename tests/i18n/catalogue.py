@@ -177,7 +177,7 @@ def _header(catalog: Catalog) -> None:
     catalog.copyright_holder = "imagine-bot"
     catalog.header_comment = (
         "# Simplified Chinese for imagine-bot: zh-CN and zh-TW members read these.\n"
-        "# Terms: GLOSSARY.md beside this folder. Update and compile with\n"
+        "# Terms: bot/i18n/GLOSSARY.md. Update and compile with\n"
         "#     .venv/bin/python -m tests.i18n.catalogue"
     )
 
