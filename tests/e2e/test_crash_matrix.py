@@ -67,7 +67,7 @@ log = logging.getLogger(__name__)
 IMAGES = 2
 TASK = Durations(0.05, 0.05, 0.6)
 # Long enough to click Cancel while kie is still generating.
-CANCEL_TASK = Durations(0.05, 0.05, 2.0)
+CANCEL_TASK = Durations(0.05, 0.05, 6.0)
 # Two 1K results (~50 KB each) cannot share one message under this limit, even shrunk as far
 # as the bot shrinks images to share (each then goes alone, shrunk): the result is split.
 SPLIT_LIMIT = DEFAULT_HEADROOM + 30_000
