@@ -23,6 +23,11 @@ the GIL (measured: pauses of a few hundred ms on a loaded 2-core machine). So a 
 with the collector paused and ends with a young-generation pass that frees the whole figure in
 a few ms; the figure is cleared after saving, which breaks half of its cycles before that.
 
+Words are in the admin's language (bot/i18n) when the machine has a font that draws it:
+matplotlib's own DejaVu Sans has no Chinese, so a chart in Chinese needs a CJK font installed
+(any of `_CJK_FAMILIES`). Without one the chart is drawn in English rather than as boxes; the
+embed beside it is in the admin's language either way.
+
 No discord import here: the cog (cogs/admin/_cog.py) attaches the bytes.
 """
 
@@ -38,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.control.usage import SECONDS_PER_DAY, UsageReport
 from bot.credits import format_credits
+from bot.i18n import ENGLISH, Lang, Text, _, ngettext
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -64,20 +70,25 @@ def chart_filename(report: UsageReport) -> str:
     return f"usage_{report.period}_{_day(report.start):%Y-%m-%d}.png"
 
 
-def member_labels(report: UsageReport, names: Mapping[int, str] | None = None) -> list[str]:
+def member_labels(
+    report: UsageReport, names: Mapping[int, str] | None = None, lang: Lang = ENGLISH
+) -> list[str]:
     """Return "#1 Alice" for each top member with a usable name, else "Member #1"."""
     names = names or {}
     labels = []
     for rank, member in enumerate(report.top_members, start=1):
         name = _printable(names.get(member.user_id, ""))
-        labels.append(f"#{rank} {name}" if name else f"Member #{rank}")
+        labels.append(f"#{rank} {name}" if name else lang(_("Member #{rank}", rank=rank)))
     return labels
 
 
-def render_usage_chart(report: UsageReport, names: Mapping[int, str] | None = None) -> bytes:
+def render_usage_chart(
+    report: UsageReport, names: Mapping[int, str] | None = None, lang: Lang = ENGLISH
+) -> bytes:
     """Return the report's chart as PNG bytes, CHART_SIZE pixels (blocking: use a thread).
 
     `names` maps user ids to display names; members without one are labelled by rank.
+    `lang` is the reader's language, used if the chart's fonts can draw it (else English).
     Raises ValueError for an empty report: say so in text instead of drawing nothing.
     """
     if report.is_empty:
@@ -86,7 +97,7 @@ def render_usage_chart(report: UsageReport, names: Mapping[int, str] | None = No
         enabled = gc.isenabled()
         gc.disable()
         try:
-            return _render(report, names)
+            return _render(report, names, lang)
         finally:
             # The figure's garbage is cyclic and still young: free it here, on this thread,
             # in a young-generation pass of a few ms.
@@ -95,17 +106,23 @@ def render_usage_chart(report: UsageReport, names: Mapping[int, str] | None = No
                 gc.enable()
 
 
-def _render(report: UsageReport, names: Mapping[int, str] | None) -> bytes:
+def _render(report: UsageReport, names: Mapping[int, str] | None, lang: Lang) -> bytes:
+    from matplotlib import rc_context
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
+    words = _Words(report, lang)
+    if not _drawable(words.all()):
+        words = _Words(report, ENGLISH)
     width, height = CHART_SIZE
-    figure = Figure(figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI)
-    FigureCanvasAgg(figure)
-    _draw(figure, report, member_labels(report, names))
-    out = io.BytesIO()
-    # No bbox="tight": the picture keeps exactly CHART_SIZE whatever its labels hold.
-    figure.savefig(out, format="png", dpi=CHART_DPI, facecolor="white", metadata=_NO_META)
+    # DejaVu Sans first, then a CJK font if one is installed (matplotlib falls back per glyph).
+    with rc_context({"font.family": "sans-serif", "font.sans-serif": list(_families())}):
+        figure = Figure(figsize=(width / CHART_DPI, height / CHART_DPI), dpi=CHART_DPI)
+        FigureCanvasAgg(figure)
+        _draw(figure, report, member_labels(report, names, words.lang), words)
+        out = io.BytesIO()
+        # No bbox="tight": the picture keeps exactly CHART_SIZE whatever its labels hold.
+        figure.savefig(out, format="png", dpi=CHART_DPI, facecolor="white", metadata=_NO_META)
     figure.clear()  # cuts most of its reference cycles, so that far less waits for the collector
     return out.getvalue()
 
@@ -114,7 +131,7 @@ def _render(report: UsageReport, names: Mapping[int, str] | None) -> bytes:
 _NO_META: dict[str, Any] = {"Software": None}
 
 
-def _draw(figure: Figure, report: UsageReport, labels: Sequence[str]) -> None:
+def _draw(figure: Figure, report: UsageReport, labels: Sequence[str], words: _Words) -> None:
     from matplotlib.ticker import FuncFormatter, MaxNLocator
 
     figure.subplots_adjust(left=0.07, right=0.91, top=0.74, bottom=0.12)
@@ -136,7 +153,7 @@ def _draw(figure: Figure, report: UsageReport, labels: Sequence[str]) -> None:
         bottoms = [b + h for b, h in zip(bottoms, heights, strict=True)]
     others = [max(day.images - b, 0) for day, b in zip(days, bottoms, strict=True)]
     if any(others) or not labels:
-        label = "Everyone else" if labels else "Images"
+        label = words.everyone_else if labels else words.images
         handles.append(_bars(images_axis, others, bottoms, OTHERS_COLOUR, label))
     (line,) = credits_axis.plot(
         xs,
@@ -146,7 +163,7 @@ def _draw(figure: Figure, report: UsageReport, labels: Sequence[str]) -> None:
         marker="o",
         markersize=5 if len(days) > 7 else 7,
         markerfacecolor="white",
-        label="Credits (right axis)",
+        label=words.credits_line,
         zorder=3,
     )
     handles.append(line)
@@ -167,10 +184,10 @@ def _draw(figure: Figure, report: UsageReport, labels: Sequence[str]) -> None:
     margin = 0.6 + max(7 - period_days, 0) / 2
     images_axis.set_xlim(-margin, period_days - 1 + margin)
     positions = list(range(period_days))
-    images_axis.set_xticks(positions, [_tick(report, n) for n in positions], fontsize=10)
-    images_axis.set_xlabel(_x_title(report), fontsize=11)
-    images_axis.set_ylabel("Images delivered", fontsize=12)
-    credits_axis.set_ylabel("Credits spent", fontsize=12)
+    images_axis.set_xticks(positions, words.ticks, fontsize=10)
+    images_axis.set_xlabel(words.x_title, fontsize=11)
+    images_axis.set_ylabel(words.images_axis, fontsize=12)
+    credits_axis.set_ylabel(words.credits_axis, fontsize=12)
     # More headroom on the images axis than on the credits one: as a day's credits follow its
     # images, the line then runs above the bars instead of through their tops and labels.
     top_images = max(day.images for day in days) if days else 0
@@ -185,8 +202,8 @@ def _draw(figure: Figure, report: UsageReport, labels: Sequence[str]) -> None:
         axis.spines["top"].set_visible(False)
         axis.tick_params(labelsize=10)
 
-    figure.suptitle(_title(report), x=0.07, y=0.97, ha="left", fontsize=17, fontweight="bold")
-    figure.text(0.07, 0.875, _subtitle(report), ha="left", fontsize=12, color="#444444")
+    figure.suptitle(words.title, x=0.07, y=0.97, ha="left", fontsize=17, fontweight="bold")
+    figure.text(0.07, 0.875, words.subtitle, ha="left", fontsize=12, color="#444444")
     columns = min(len(handles), 4)
     figure.legend(
         handles=_row_major(handles, columns),
@@ -264,39 +281,126 @@ def _day(unix: int) -> datetime:
     return datetime.fromtimestamp(unix, UTC)
 
 
-def _title(report: UsageReport) -> str:
+_WEEKDAYS = (
+    _("Monday"),
+    _("Tuesday"),
+    _("Wednesday"),
+    _("Thursday"),
+    _("Friday"),
+    _("Saturday"),
+    _("Sunday"),
+)
+_SHORT_WEEKDAYS = (_("Mon"), _("Tue"), _("Wed"), _("Thu"), _("Fri"), _("Sat"), _("Sun"))
+_MONTHS = (
+    _("January"),
+    _("February"),
+    _("March"),
+    _("April"),
+    _("May"),
+    _("June"),
+    _("July"),
+    _("August"),
+    _("September"),
+    _("October"),
+    _("November"),
+    _("December"),
+)
+_SHORT_MONTHS = (
+    _("Jan"),
+    _("Feb"),
+    _("Mar"),
+    _("Apr"),
+    _("May"),
+    _("Jun"),
+    _("Jul"),
+    _("Aug"),
+    _("Sep"),
+    _("Oct"),
+    _("Nov"),
+    _("Dec"),
+)
+_SO_FAR = {
+    "day": _("Today so far"),
+    "week": _("This week so far"),
+    "month": _("This month so far"),
+}
+
+
+def _title(report: UsageReport) -> Text:
     start = _day(report.start)
+    month = _MONTHS[start.month - 1]
     if report.period == "day":
-        when = f"{start:%A} {start.day} {start:%B %Y}"
-    elif report.period == "week":
-        when = f"week of {start.day} {start:%B %Y}"
-    else:
-        when = f"{start:%B %Y}"
-    return f"Images and credits per day, {when} (UTC)"
+        return _(
+            "Images and credits per day, {weekday} {day} {month} {year} (UTC)",
+            weekday=_WEEKDAYS[start.weekday()],
+            day=start.day,
+            month=month,
+            year=start.year,
+        )
+    if report.period == "week":
+        return _(
+            "Images and credits per day, week of {day} {month} {year} (UTC)",
+            day=start.day,
+            month=month,
+            year=start.year,
+        )
+    return _("Images and credits per day, {month} {year} (UTC)", month=month, year=start.year)
 
 
-_SO_FAR = {"day": "Today so far", "week": "This week so far", "month": "This month so far"}
+def _subtitle(report: UsageReport) -> Text:
+    return ngettext(
+        "{so_far} · {n} image delivered · {credits} credits spent",
+        "{so_far} · {n} images delivered · {credits} credits spent",
+        report.images,
+        so_far=_SO_FAR[report.period],
+        credits=format_credits(report.credits),
+    )
 
 
-def _subtitle(report: UsageReport) -> str:
-    images = f"{report.images} image{'' if report.images == 1 else 's'} delivered"
-    return f"{_SO_FAR[report.period]} · {images} · {format_credits(report.credits)} credits spent"
-
-
-def _tick(report: UsageReport, n: int) -> str:
+def _tick(report: UsageReport, n: int) -> Text | str:
     day = _day(report.start + n * SECONDS_PER_DAY)
     if report.period == "month":
         return str(day.day)
+    weekday = _SHORT_WEEKDAYS[day.weekday()]
     # The month on the first day shown and where a week runs into the next month.
-    month = f" {day:%b}" if n == 0 or day.day == 1 else ""
-    return f"{day:%a} {day.day}{month}"
+    if n == 0 or day.day == 1:
+        return _(
+            "{weekday} {day} {month}",
+            weekday=weekday,
+            day=day.day,
+            month=_SHORT_MONTHS[day.month - 1],
+        )
+    return _("{weekday} {day}", weekday=weekday, day=day.day)
 
 
-def _x_title(report: UsageReport) -> str:
-    start = _day(report.start)
+def _x_title(report: UsageReport) -> Text:
     if report.period == "month":
-        return f"Day of {start:%B} (UTC)"
-    return "Day (UTC)"
+        return _("Day of {month} (UTC)", month=_MONTHS[_day(report.start).month - 1])
+    return _("Day (UTC)")
+
+
+class _Words:
+    """Every word of one chart, in one language."""
+
+    def __init__(self, report: UsageReport, lang: Lang) -> None:
+        self.lang = lang
+        self.title = lang(_title(report))
+        self.subtitle = lang(_subtitle(report))
+        ticks = (_tick(report, n) for n in range(report.period_days))
+        self.ticks = [t if isinstance(t, str) else lang(t) for t in ticks]
+        self.x_title = lang(_x_title(report))
+        self.images_axis = lang(_("Images delivered"))
+        self.credits_axis = lang(_("Credits spent"))
+        self.credits_line = lang(_("Credits (right axis)"))
+        self.everyone_else = lang(_("Everyone else"))
+        self.images = lang(_("Images"))
+        self.member = lang(_("Member #{rank}", rank=1))
+
+    def all(self) -> str:
+        """Return every character the chart will draw (member names aside)."""
+        fixed = [self.title, self.subtitle, self.x_title, self.images_axis, self.credits_axis]
+        fixed += [self.credits_line, self.everyone_else, self.images, self.member]
+        return "".join(fixed + self.ticks)
 
 
 def _literal(text: str) -> str:
@@ -319,11 +423,45 @@ def _printable(name: str) -> str:
     return name if len(name) <= NAME_LIMIT else name[: NAME_LIMIT - 1] + "…"
 
 
+# Fonts that draw Simplified Chinese, tried in order: the first installed one backs DejaVu Sans.
+_CJK_FAMILIES = (
+    "Noto Sans CJK SC",
+    "Noto Sans SC",
+    "Source Han Sans SC",
+    "WenQuanYi Micro Hei",
+    "WenQuanYi Zen Hei",
+    "Droid Sans Fallback",
+    "AR PL UMing CN",
+    "SimHei",
+    "Microsoft YaHei",
+    "PingFang SC",
+)
+
+
+@cache
+def _families() -> tuple[str, ...]:
+    """Return the chart's fonts: DejaVu Sans, then the first CJK font installed, if any."""
+    from matplotlib import font_manager
+
+    installed = {font.name for font in font_manager.fontManager.ttflist}
+    cjk = next((family for family in _CJK_FAMILIES if family in installed), None)
+    return ("DejaVu Sans", cjk) if cjk else ("DejaVu Sans",)
+
+
 @cache
 def _glyphs() -> frozenset[int]:
-    """Return the code points the chart's font can draw."""
+    """Return the code points the chart's fonts can draw."""
     from matplotlib import font_manager
     from matplotlib.ft2font import FT2Font
 
-    path = font_manager.findfont(font_manager.FontProperties(family="DejaVu Sans"))
-    return frozenset(FT2Font(path).get_charmap())
+    points: set[int] = set()
+    for family in _families():
+        path = font_manager.findfont(font_manager.FontProperties(family=family))
+        points.update(FT2Font(path).get_charmap())
+    return frozenset(points)
+
+
+def _drawable(text: str) -> bool:
+    """Return whether the chart's fonts draw every character of `text`."""
+    glyphs = _glyphs()
+    return all(ord(ch) in glyphs for ch in text if not ch.isspace())

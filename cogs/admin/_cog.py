@@ -119,8 +119,8 @@ class ImagineAdmin(
         await defer(interaction)
         chosen: Period = parse_period(period.value) if period else "month"
         report = await usage(control(interaction).db, guild_id(interaction), chosen, time.time())
-        chart = None if report.is_empty else await self._chart(interaction, report)
         lang = lang_for(interaction)
+        chart = None if report.is_empty else await self._chart(interaction, report)
         if chart is None:
             await reply(interaction, embed=ui.usage_embed(report, lang=lang))
             return
@@ -136,7 +136,9 @@ class ImagineAdmin(
         names = await _display_names(interaction, report)
         try:
             async with self._chart_slot:
-                return await asyncio.to_thread(render_usage_chart, report, names)
+                return await asyncio.to_thread(
+                    render_usage_chart, report, names, lang_for(interaction)
+                )
         except Exception:
             # The embed's exact figures still go out, saying the chart is missing.
             log.exception("could not draw the usage chart of guild %s", report.guild_id)

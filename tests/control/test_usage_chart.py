@@ -11,6 +11,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
+from bot.control import usage_chart
 from bot.control.usage import DayUsage, MemberUsage, UsageReport
 from bot.control.usage_chart import (
     CHART_SIZE,
@@ -19,6 +20,7 @@ from bot.control.usage_chart import (
     member_labels,
     render_usage_chart,
 )
+from bot.i18n import ENGLISH, chinese
 from tests.control.helpers import ts
 
 MARCH = int(ts("2025-03-01 00:00:00"))
@@ -180,3 +182,28 @@ def test_a_name_with_dollars_is_drawn_literally() -> None:
 def test_chart_filename_names_the_period_and_its_start() -> None:
     """usage_<period>_<first day>.png, as the message's attachment."""
     assert chart_filename(month()) == "usage_month_2025-03-01.png"
+
+
+def test_the_chart_speaks_chinese_when_a_font_can_draw_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Words follow the admin's language; with no CJK font installed, English, never boxes."""
+    report = replace(month(), period="week", start=WEEK, end=WEEK + 7 * DAY)
+    words = usage_chart._Words(report, chinese())
+    assert words.title == "每日图片与积分：2025年3月10日起的一周（UTC）"
+    assert words.ticks[0] == "3月10日 周一" and words.ticks[1] == "11日 周二"
+    assert words.subtitle.startswith("本周截至目前 · 已发出 ")
+    english = usage_chart._Words(report, ENGLISH)
+    assert english.title == "Images and credits per day, week of 10 March 2025 (UTC)"
+    assert english.ticks[:2] == ["Mon 10 Mar", "Tue 11"]
+
+    drawn: list[str] = []
+
+    def draw(figure: object, report: UsageReport, labels: object, words: object) -> None:
+        drawn.append(words.title)  # type: ignore[attr-defined]
+
+    monkeypatch.setattr(usage_chart, "_draw", draw)
+    render_usage_chart(report, lang=chinese())
+    cjk = len(usage_chart._families()) > 1
+    assert drawn == [words.title if cjk else english.title]
+    monkeypatch.setattr(usage_chart, "_drawable", lambda text: True)
+    render_usage_chart(report, lang=chinese())
+    assert drawn[-1] == words.title

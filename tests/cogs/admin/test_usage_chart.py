@@ -94,7 +94,7 @@ async def test_the_chart_is_drawn_on_a_worker_thread(monkeypatch: pytest.MonkeyP
     """The render never runs on the event loop's thread, and gets the names found."""
     seen: list[tuple[int, Any]] = []
 
-    def render(report: UsageReport, names: Any) -> bytes:
+    def render(report: UsageReport, names: Any, lang: Any = None) -> bytes:
         seen.append((threading.get_ident(), names))
         return b"\x89PNG fake"
 
@@ -112,7 +112,7 @@ async def test_a_chart_that_fails_to_draw_leaves_the_figures(
 ) -> None:
     """A render error is logged and gives no chart; the caller still sends the embed."""
 
-    def render(report: UsageReport, names: Any) -> bytes:
+    def render(report: UsageReport, names: Any, lang: Any = None) -> bytes:
         raise RuntimeError("no fonts today")
 
     monkeypatch.setattr(_cog, "render_usage_chart", render)
