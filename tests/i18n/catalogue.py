@@ -94,6 +94,8 @@ class _Recorder(app_commands.Translator):
 
 async def command_tree() -> app_commands.CommandTree[Any]:
     """Return the bot's real command tree, with its cogs loaded but nothing connected."""
+    discord.VoiceClient.warn_nacl = False  # as ImagineBot: it never joins voice
+    discord.VoiceClient.warn_dave = False
     bot = commands.Bot(
         command_prefix="!", intents=discord.Intents.none(), tree_cls=ImagineTree, help_command=None
     )
