@@ -112,3 +112,19 @@ def _http_response(status: int) -> Any:
     response.status = status
     response.reason = "Not Found"
     return response
+
+
+@pytest.mark.parametrize(
+    ("locale", "expected"),
+    [
+        (discord.Locale.chinese, "这个请求已经不存在了。"),
+        (discord.Locale.taiwan_chinese, "这个请求已经不存在了。"),
+        (discord.Locale.british_english, "That request no longer exists."),
+    ],
+)
+async def test_a_refusal_is_in_the_members_language(locale: discord.Locale, expected: str) -> None:
+    """The refusal raised below cogs/ is rendered here, in the interaction's locale."""
+    interaction = fake_interaction()
+    interaction.locale = locale
+    await reply_to_error(interaction, UserFacingError(_("That request no longer exists.")))
+    interaction.response.send_message.assert_awaited_once_with(expected, ephemeral=True)
