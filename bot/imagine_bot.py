@@ -13,6 +13,7 @@ import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import discord
@@ -22,6 +23,7 @@ from discord.ext import commands
 from bot.control import Control
 from bot.control.admission import Admission
 from bot.images import download_all
+from bot.images.peek import peek_image
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import INTERACTION_LIFETIME
@@ -37,6 +39,15 @@ __all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
 log = logging.getLogger(__name__)
 
 COGS = ("cogs.imagine", "cogs.quota", "cogs.admin")
+# Where Discord serves attachments: the only hosts a member's reference image is read from.
+DISCORD_CDN_HOSTS = ("cdn.discordapp.com", "media.discordapp.net")
+
+
+def reference_hosts(settings: Settings) -> tuple[str, ...]:
+    """Return the hosts reference images may be read from: Discord's CDN, and the host of
+    DISCORD_API_BASE_URL (a REST proxy or a local stand-in serves its own attachments)."""
+    api_host = urlsplit(settings.discord_api_base_url).hostname
+    return DISCORD_CDN_HOSTS + ((api_host,) if api_host else ())
 
 
 def point_discord_py_at(api_base_url: str, gateway_url: str) -> None:
@@ -91,6 +102,13 @@ class ImagineBot(commands.Bot):
         # Channel settings, quotas and blocklist, with their caches: one per process.
         self.control = Control.for_database(db)
         self.delivery = make_delivery(self)
+        # A look at a member's reference image (its first bytes): bot/jobs/references.py.
+        peek = functools.partial(
+            peek_image,
+            http_session,
+            allowed_hosts=reference_hosts(settings),
+            user_agent=DEFAULT_USER_AGENT,
+        )
         self.engine = JobEngine(
             store=JobStore(db),
             kie=kie,
@@ -102,6 +120,7 @@ class ImagineBot(commands.Bot):
                 user_agent=DEFAULT_USER_AGENT,
             ),
             quota=self.control.quotas,
+            peek=peek,
             # Tests override fields (sub-second kie timings).
             config=EngineConfig(
                 callback_base_url=settings.public_base_url,
@@ -115,6 +134,7 @@ class ImagineBot(commands.Bot):
             engine=self.engine,
             max_jobs_per_member=settings.max_jobs_per_member,
             max_queued_per_member=settings.max_queued_per_member,
+            peek=peek,
         )
         point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)
 

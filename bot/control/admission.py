@@ -25,6 +25,7 @@ from bot.i18n import Text, _, ngettext
 from bot.jobs.engine import JobEngine
 from bot.jobs.models import InteractionRef, Job, JobOptions, JobState
 from bot.jobs.outcomes import Failure
+from bot.jobs.references import Peek, Reference, problem
 from bot.jobs.store import JobStore
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS, ImageSize, Resolution
 from bot.store.database import Connection
@@ -60,6 +61,8 @@ class Ask:
     seed: int | None = None
     interaction: InteractionRef | None = None
     parent_job_id: str | None = None
+    # Pictures to start from (kie's edit model), in the order kie gets them.
+    references: tuple[Reference, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,8 +127,11 @@ class Admission:
         max_queued_per_member: int = 5,
         clock: Callable[[], float] = time.time,
         batch: int = 64,
+        peek: Peek | None = None,
     ) -> None:
         self.control = control
+        # Reads the first bytes of a reference image (bot/jobs/references.py).
+        self.peek = peek
         self.jobs = jobs
         self.engine = engine
         # Up to max_jobs_per_member of a member's jobs at kie, max_queued_per_member more
@@ -261,6 +267,10 @@ class Admission:
             raise UserFacingError(
                 _("`seed` must be from {least} to {most}.", least=SEED_MIN, most=SEED_MAX)
             )
+        for reference in ask.references:
+            refusal = await problem(reference, now=self.clock(), peek=self.peek)
+            if refusal is not None:
+                raise UserFacingError(refusal)
         channels = self.control.channels
         settings = await channels.get(ask.guild_id, ask.rules_channel_id)
         refusal = is_allowed(settings, await channels.get_mode(ask.guild_id))
@@ -280,6 +290,7 @@ class Admission:
             images=images,
             seed=ask.seed if ask.seed is not None else new_seed(),
             safety=settings.safety_for(ask.channel_is_nsfw),
+            references=ask.references,
         )
 
     def _new_job(self, ask: Ask, options: JobOptions) -> Job:

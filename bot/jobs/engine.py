@@ -30,10 +30,11 @@ from bot.jobs.config import EngineConfig
 from bot.jobs.endings import Endings, count_transition
 from bot.jobs.line import Line
 from bot.jobs.models import Job, JobState
-from bot.jobs.outcomes import Failed, Failure, failure_for_task
+from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.places import Places
 from bot.jobs.polling import PollPlan
 from bot.jobs.ports import Delivery, Download, KieTasks, Progress, QuotaLedger, Unlimited
+from bot.jobs.references import Peek, failure_for_task
 from bot.jobs.results import Results
 from bot.jobs.store import JobStore
 from bot.jobs.submit import Created, KieBusy, NotNow, Unconfirmed, send_create_task
@@ -58,8 +59,11 @@ class JobEngine:
         config: EngineConfig,
         quota: QuotaLedger | None = None,
         clock: Callable[[], float] = time.time,
+        peek: Peek | None = None,
     ) -> None:
         self.store = store
+        # Looks at an edit job's reference images when kie fails its task (references.py).
+        self.peek = peek
         self.kie = kie
         self.delivery = delivery
         self.config = config
@@ -445,7 +449,8 @@ class JobEngine:
     async def _task_failed(self, job: Job, record: TaskRecord) -> None:
         log.info("%s: kie task failed: code=%s", job.ctx, record.fail_code)
         await self.endings.record_credits(job, record)
-        await self._fail(job.id, failure_for_task(record))
+        references = job.options.references
+        await self._fail(job.id, await failure_for_task(references, record, peek=self.peek))
 
     async def _succeeded(self, job: Job, record: TaskRecord) -> None:
         delivering = await self.endings.kie_finished(job, record)

@@ -9,6 +9,8 @@ from enum import StrEnum
 from typing import Any
 
 from bot.credits import from_thousandths, to_thousandths
+from bot.jobs import references
+from bot.jobs.references import Reference
 from bot.kie import ImageSize, Resolution
 
 __all__ = ["INTERACTION_LIFETIME", "UNFINISHED", "InteractionRef", "Job", "JobOptions", "JobState"]
@@ -49,6 +51,13 @@ class JobOptions:
     images: int
     seed: int | None = None
     safety: bool = True
+    # Pictures to start from (bot/jobs/references.py): with any, kie's edit model runs.
+    references: tuple[Reference, ...] = ()
+
+    @property
+    def is_edit(self) -> bool:
+        """Return whether the job starts from reference images."""
+        return bool(self.references)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +149,7 @@ class Job:
                 images=int(row["images"]),
                 seed=None if row["seed"] is None else int(row["seed"]),
                 safety=bool(row["safety"]),
+                references=references.decode(row["reference_images"]),
             ),
             created_at=float(row["created_at"]),
             updated_at=float(row["updated_at"]),
@@ -184,6 +194,7 @@ class Job:
             "images": self.options.images,
             "seed": self.options.seed,
             "safety": int(self.options.safety),
+            "reference_images": references.encode(self.options.references),
             "spoiler": int(self.spoiler),
             "parent_job_id": self.parent_job_id,
             "application_id": ref.application_id if ref else None,

@@ -55,6 +55,9 @@ class Failure(StrEnum):
     CONTENT_REFUSED = "content-refused"
     PROMPT_REFUSED = "prompt-refused"
     TASK_FAILED = "task-failed"
+    # an edit job's reference image could not be had (bot/jobs/references.py)
+    REFERENCE_EXPIRED = "reference-expired"
+    REFERENCE_UNREACHABLE = "reference-unreachable"
     # we stopped waiting, or could not tell
     TIMEOUT = "timeout"
     UNKNOWN = "unknown"
@@ -119,6 +122,14 @@ _TEXT: Mapping[Failure, Text] = {
     Failure.PROMPT_REFUSED: _("kie.ai refused the prompt ({reason}). Nothing was charged."),
     Failure.TASK_FAILED: _(
         "kie.ai could not generate the image: {reason}. Nothing was charged; try again."
+    ),
+    Failure.REFERENCE_EXPIRED: _(
+        "The link to {name} expired before kie.ai could fetch it (Discord's attachment links "
+        "don't last). Nothing was charged; please {again}."
+    ),
+    Failure.REFERENCE_UNREACHABLE: _(
+        "kie.ai could not fetch {name}: Discord's link to it has expired or the file is gone. "
+        "Nothing was charged; please {again}."
     ),
     Failure.TIMEOUT: _(
         "kie.ai did not finish within {minutes} minutes, so we stopped waiting. "

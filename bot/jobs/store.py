@@ -29,6 +29,7 @@ _COLUMNS = frozenset(
         "images",
         "seed",
         "safety",
+        "reference_images",
         "spoiler",
         "parent_job_id",
         "application_id",

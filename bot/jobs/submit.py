@@ -2,7 +2,10 @@
 
 The row says SUBMITTING only once the request is about to leave (after the rate-limit
 slot is held), and from then on the job id sits in `on_the_wire` until its task id is
-written: a shutdown lets such a submission finish instead of cutting it.
+written: a shutdown lets such a submission finish instead of cutting it. An edit job goes to
+kie's edit model with its stored reference images, unless a link has died meanwhile (a long
+wait in line, a restart): then nothing is sent and the member is told which picture to give
+again (bot/jobs/references.py).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, failure_for_error
 from bot.jobs.ports import KieTasks
 from bot.jobs.prompt import prompt_for_kie
+from bot.jobs.references import expired, expired_failure
 from bot.jobs.store import JobStore
 from bot.kie import CreateTaskRequest, KieError, KieOutcomeUnknown
 from bot.kie.errors import KieMaintenance, KieNotNow
@@ -61,6 +65,11 @@ async def send_create_task(
 
     None means the job was cancelled while it waited for a createTask slot.
     """
+    references = job.options.references
+    if (dead := expired(references, clock())) is not None:
+        log.info("%s: reference %s expired before createTask; not sent", job.ctx, dead.option)
+        return job, expired_failure(dead)
+    image_urls = tuple(r.url for r in references)
     request = CreateTaskRequest(
         prompt=prompt_for_kie(job.options.prompt, job.options.images),
         image_size=job.options.size,
@@ -69,6 +78,8 @@ async def send_create_task(
         seed=job.options.seed,
         nsfw_checker=job.options.safety,
         callback_url=callback_url,
+        model=CreateTaskRequest.model_for(image_urls),
+        image_urls=image_urls,
     )
 
     async def mark_sending() -> None:

@@ -1,4 +1,5 @@
-"""kie.ai client for Seedream 4.0 text-to-image: typed requests, one error tree, one retry rule.
+"""kie.ai client for Seedream 4.0 (text-to-image and edit): typed requests, one error tree, one
+retry rule.
 
 Nothing in this package imports discord.
 """
@@ -29,6 +30,11 @@ from bot.kie.limiter import CREATE_TASK_LIMIT, READ_LIMIT, KieLimiter, RateLimit
 from bot.kie.models import (
     CREDITS_PER_IMAGE,
     DEFAULT_MODEL,
+    EDIT_MODEL,
+    IMAGE_URL_MAX_BYTES,
+    IMAGE_URL_MIN_EDGE,
+    IMAGE_URL_TYPES,
+    MAX_IMAGE_URLS,
     MAX_IMAGES,
     MAX_PROMPT_CHARS,
     CreateTaskRequest,
@@ -60,7 +66,12 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MODEL",
     "DEFAULT_USER_AGENT",
+    "EDIT_MODEL",
+    "IMAGE_URL_MAX_BYTES",
+    "IMAGE_URL_MIN_EDGE",
+    "IMAGE_URL_TYPES",
     "MAX_IMAGES",
+    "MAX_IMAGE_URLS",
     "MAX_JSON_DEPTH",
     "MAX_PROMPT_CHARS",
     "READ_LIMIT",

@@ -1,12 +1,13 @@
-"""Typed requests and records for kie.ai's Seedream 4.0 text-to-image jobs.
+"""Typed requests and records for kie.ai's Seedream 4.0 jobs: text-to-image and edit.
 
-The shapes and rules are those of docs/kie-api.md §3 (createTask) and §4 (task records).
+The shapes and rules are those of docs/kie-api.md §3 (createTask), §3a (the edit model's
+``image_urls``) and §4 (task records).
 """
 
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 from urllib.parse import urlsplit
@@ -16,7 +17,12 @@ from bot.kie.errors import KieRequestInvalid
 __all__ = [
     "CREDITS_PER_IMAGE",
     "DEFAULT_MODEL",
+    "EDIT_MODEL",
+    "IMAGE_URL_MAX_BYTES",
+    "IMAGE_URL_MIN_EDGE",
+    "IMAGE_URL_TYPES",
     "MAX_IMAGES",
+    "MAX_IMAGE_URLS",
     "MAX_PROMPT_CHARS",
     "CreateTaskRequest",
     "ImageSize",
@@ -26,6 +32,15 @@ __all__ = [
 ]
 
 DEFAULT_MODEL = "bytedance/seedream-v4-text-to-image"
+# The sibling that starts from pictures: the same inputs plus image_urls (docs/kie-api.md §3a).
+EDIT_MODEL = "bytedance/seedream-v4-edit"
+MAX_IMAGE_URLS = 10
+# What kie takes as an image_urls file: JPEG, PNG or WebP of at most "10MB" each (read as
+# 10,000,000 bytes, the stricter reading), at least 15 pixels on each side (Seedream's own
+# "> 14 px"). docs/kie-api.md §3a.
+IMAGE_URL_TYPES = ("image/jpeg", "image/png", "image/webp")
+IMAGE_URL_MAX_BYTES = 10_000_000
+IMAGE_URL_MIN_EDGE = 15
 MAX_PROMPT_CHARS = 5000
 MAX_IMAGES = 6
 # The catalogue price; the authoritative figure is creditsConsumed on the finished record.
@@ -76,7 +91,7 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class CreateTaskRequest:
-    """One createTask call for Seedream 4.0 text-to-image."""
+    """One createTask call for Seedream 4.0: text-to-image, or edit with ``image_urls``."""
 
     prompt: str
     image_size: ImageSize = ImageSize.SQUARE_HD
@@ -86,6 +101,14 @@ class CreateTaskRequest:
     nsfw_checker: bool | None = None
     callback_url: str | None = None
     model: str = DEFAULT_MODEL
+    # The edit model's reference images, fetched by kie when the task starts. Left out of
+    # repr: they are links to members' pictures (often signed).
+    image_urls: tuple[str, ...] = field(default=(), repr=False)
+
+    @classmethod
+    def model_for(cls, image_urls: tuple[str, ...]) -> str:
+        """Return the model a request with these reference images goes to."""
+        return EDIT_MODEL if image_urls else DEFAULT_MODEL
 
     def validate(self) -> None:
         """Raise KieRequestInvalid for anything kie would refuse (docs/kie-api.md §3)."""
@@ -123,6 +146,25 @@ class CreateTaskRequest:
             parts = urlsplit(self.callback_url)
             if parts.scheme not in ("http", "https") or not parts.netloc:
                 raise KieRequestInvalid("callback_url", "must be an absolute http(s) URL")
+        self._validate_image_urls()
+
+    def _validate_image_urls(self) -> None:
+        """The edit model needs 1–10 absolute http(s) URLs; text-to-image takes none."""
+        urls = self.image_urls
+        if not isinstance(urls, tuple):
+            raise KieRequestInvalid("image_urls", "must be a tuple of URLs")
+        if self.model != EDIT_MODEL:
+            if urls:
+                raise KieRequestInvalid("image_urls", f"only {EDIT_MODEL} takes image_urls")
+            return
+        if not 1 <= len(urls) <= MAX_IMAGE_URLS:
+            raise KieRequestInvalid(
+                "image_urls", f"{EDIT_MODEL} needs 1 to {MAX_IMAGE_URLS} URLs, not {len(urls)}"
+            )
+        for i, url in enumerate(urls):
+            parts = urlsplit(url) if isinstance(url, str) else None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+                raise KieRequestInvalid("image_urls", f"entry {i} is not an absolute http(s) URL")
 
     def to_payload(self) -> dict[str, Any]:
         """Build the createTask JSON body (size, resolution and count always explicit)."""
@@ -133,6 +175,8 @@ class CreateTaskRequest:
             "image_resolution": str(self.image_resolution),
             "max_images": self.max_images,
         }
+        if self.image_urls:
+            inputs["image_urls"] = list(self.image_urls)
         if self.seed is not None:
             inputs["seed"] = self.seed
         if self.nsfw_checker is not None:

@@ -14,7 +14,9 @@ from bot.errors import UserFacingError
 from bot.i18n import _
 from bot.jobs.models import InteractionRef, Job
 from bot.jobs.ports import Progress
+from bot.jobs.references import Reference
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS
+from bot.tree import reply_to_error
 from cogs._common import (
     RESOLUTION_CHOICES,
     SIZE_CHOICES,
@@ -22,6 +24,7 @@ from cogs._common import (
     rules_channel_id,
     rules_channel_is_nsfw,
 )
+from cogs.imagine._edit import EditModal, read_submission, reference_for, result_images
 from cogs.imagine._embeds import progress_embed
 from cogs.imagine._views import DYNAMIC_ITEMS, RemixModal, progress_view
 
@@ -69,6 +72,9 @@ class Imagine(commands.Cog):
         resolution="Long edge of about 1K, 2K or 4K pixels (default: this channel's, else 1K)",
         images="How many images, 1 to 6 (default: this channel's, else 1)",
         seed="Reuse a seed shown under an earlier result to get a similar image",
+        image="A picture to start from: JPEG, PNG or WebP, up to 10 MB",
+        image2="A second picture to start from",
+        image3="A third picture to start from",
     )
     @app_commands.choices(size=SIZE_CHOICES, resolution=RESOLUTION_CHOICES)
     async def imagine(
@@ -79,11 +85,15 @@ class Imagine(commands.Cog):
         resolution: app_commands.Choice[str] | None = None,
         images: app_commands.Range[int, 1, MAX_IMAGES] | None = None,
         seed: app_commands.Range[int, SEED_MIN, SEED_MAX] | None = None,
+        image: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
     ) -> None:
         """Generate images from a text prompt with Seedream 4.0."""
         # Acknowledge first: Discord gives 3 s, and the checks below touch the database.
         # Ephemeral, so refusals stay private; the images themselves are posted publicly.
         await interaction.response.defer(ephemeral=True, thinking=True)
+        given = (("image", image), ("image2", image2), ("image3", image3))
         await self.start_job(
             interaction,
             prompt=prompt,
@@ -91,6 +101,8 @@ class Imagine(commands.Cog):
             resolution=resolution.value if resolution else None,
             images=images,
             seed=seed,
+            # With any, kie's edit model starts from them (bot/jobs/references.py).
+            references=tuple(reference_for(a, name) for name, a in given if a is not None),
         )
 
     async def start_job(
@@ -103,6 +115,7 @@ class Imagine(commands.Cog):
         images: int | None,
         seed: int | None,
         parent: Job | None = None,
+        references: tuple[Reference, ...] = (),
     ) -> Job:
         """Ask admission to run the request, then show the progress message."""
         if interaction.guild is None or not isinstance(interaction.user, discord.Member):
@@ -122,6 +135,7 @@ class Imagine(commands.Cog):
                 seed=seed,
                 interaction=interaction_ref(interaction),
                 parent_job_id=parent.id if parent else None,
+                references=references,
             )
         )
         # The first real message: place in line and when the job will likely start.
@@ -152,6 +166,7 @@ class Imagine(commands.Cog):
             images=o.images,
             seed=new_seed(),
             parent=job,
+            references=o.references,  # an edit job's Reroll starts from the same pictures
         )
 
     async def open_remix(self, interaction: discord.Interaction[Any], job_id: str) -> None:
@@ -174,7 +189,53 @@ class Imagine(commands.Cog):
             images=o.images,
             seed=o.seed,
             parent=job,
+            references=o.references,
         )
+
+    async def open_edit(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Open the Edit modal: a new prompt, and which of this message's images to use."""
+        job = await self.admission.job(job_id)
+        numbers = list(result_images(interaction.message))
+        if not numbers:
+            raise UserFacingError(_("This message has no images to edit."))
+        await EditModal(job_id, job.options.prompt, numbers, lang_for(interaction)).open(
+            interaction
+        )
+
+    async def edit(
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, image: int | None
+    ) -> None:
+        """Run kie's edit model on one result image (same options and seed), for the clicker."""
+        job = await self.admission.job(job_id)
+        shown = result_images(interaction.message)
+        number = image if image is not None else next(iter(shown), None)
+        attachment = shown.get(number) if number is not None else None
+        if number is None or attachment is None:
+            raise UserFacingError(_("That image is no longer on this message."))
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        o = job.options
+        await self.start_job(
+            interaction,
+            prompt=prompt,
+            size=o.size.value,
+            resolution=o.resolution.value,
+            images=o.images,
+            seed=o.seed,
+            parent=job,
+            # The message's own link to the image: Discord signed it just now.
+            references=(reference_for(attachment, "image", result_image=number),),
+        )
+
+    @commands.Cog.listener()
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        """Answer the Edit modal by its custom_id, whichever process opened it."""
+        submission = read_submission(interaction)
+        if submission is None:
+            return
+        try:
+            await self.edit(interaction, submission.job_id, submission.prompt, submission.image)
+        except Exception as exc:  # noqa: BLE001 - every failure gets the tree's reply
+            await reply_to_error(interaction, exc)
 
     async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Delete a result message: its requester, or anyone with Manage Messages."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import discord
 
 from bot.credits import format_credits
@@ -21,6 +23,9 @@ COLOUR_WORKING = discord.Colour.blurple()
 COLOUR_DONE = discord.Colour.green()
 COLOUR_FAILED = discord.Colour.red()
 COLOUR_CANCELLED = discord.Colour.light_grey()
+FIELD_MAX = 1024
+# Characters that would end a markdown link's label early.
+_LINK_UNSAFE = re.compile(r"[\[\]()<>]")
 
 _KIE_STATES = {
     "waiting": _("Accepted by kie.ai, waiting to start"),
@@ -73,7 +78,7 @@ def progress_embed(job: Job, progress: Progress, *, lang: Lang = ENGLISH) -> dis
     it will likely finish; then downloading or posting.
     """
     embed = discord.Embed(
-        title=lang(_("Imagining…")),
+        title=lang(_("Editing…") if job.options.is_edit else _("Imagining…")),
         description=truncate(job.options.prompt, 1000),
         colour=COLOUR_WORKING,
     )
@@ -106,9 +111,16 @@ def _options_line(job: Job) -> Text:
 def result_embed(
     job: Job, part: ResultPart, *, took: float | None, lang: Lang = ENGLISH
 ) -> discord.Embed:
-    """Return the embed posted with (one part of) a job's images."""
+    """Return the embed posted with (one part of) a job's images.
+
+    An edit job's embed says so, with links to its reference images and a small preview of
+    the first.
+    """
+    edited = job.options.is_edit
     if part.count == 1:
-        title = _("Imagined")
+        title = _("Edited") if edited else _("Imagined")
+    elif edited:
+        title = _("Edited — part {part} of {parts}", part=part.index + 1, parts=part.count)
     else:
         title = _("Imagined — part {part} of {parts}", part=part.index + 1, parts=part.count)
     embed = discord.Embed(
@@ -123,6 +135,8 @@ def result_embed(
         embed.add_field(name=lang(_("Credits")), value=format_credits(job.credits_consumed))
     if took is not None:
         embed.add_field(name=lang(_("Time")), value=lang(_("{seconds:.0f} s", seconds=took)))
+    if edited:
+        _show_references(embed, job, lang)
     if part.originals:
         links = " ".join(f"[#{n}]({url})" for n, url in sorted(part.originals.items()))
         embed.add_field(
@@ -131,6 +145,24 @@ def result_embed(
             inline=False,
         )
     return embed
+
+
+def _show_references(embed: discord.Embed, job: Job, lang: Lang) -> None:
+    """Link each reference image (as many as fit a field) and preview the first."""
+    references = job.options.references
+    links: list[str] = []
+    for reference in references:
+        # A member's file name: short, and no markdown of its own.
+        short = truncate(_LINK_UNSAFE.sub("-", reference.filename), 40)
+        label = discord.utils.escape_markdown(short)
+        link = f"[{label}]({reference.url})"
+        if len(" · ".join([*links, link])) > FIELD_MAX:
+            break
+        links.append(link)
+    name = ngettext("Reference image", "Reference images", len(references))
+    embed.add_field(name=lang(name), value=" · ".join(links) or "—", inline=False)
+    first = references[0]
+    embed.set_thumbnail(url=first.proxy_url or first.url)
 
 
 def failure_embed(job: Job, message: Text, *, lang: Lang = ENGLISH) -> discord.Embed:

@@ -1,5 +1,6 @@
 """Buttons and the remix modal. Buttons are DynamicItems: their custom_id carries the job id,
 so they keep working after a restart without any view being re-registered per message.
+(Edit's modal is in `_edit.py`.)
 
 The buttons don't import the cog: they find whatever the bot loaded as "Imagine" and call it
 through `JobActions`. Any error they meet is answered by bot.tree.reply_to_error, the same
@@ -21,6 +22,7 @@ __all__ = [
     "DYNAMIC_ITEMS",
     "CancelButton",
     "DeleteButton",
+    "EditButton",
     "JobActions",
     "RemixButton",
     "RemixModal",
@@ -50,6 +52,14 @@ class JobActions(Protocol):
 
     async def remix(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
         """Run an earlier request again with an edited prompt."""
+
+    async def open_edit(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        """Open the Edit modal: a new prompt and which of the message's images to start from."""
+
+    async def edit(
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, image: int | None
+    ) -> None:
+        """Run the edit model on a result image (`image`: its number; None: the only one)."""
 
     async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Delete a result message."""
@@ -122,6 +132,13 @@ class RemixButton(_JobButton, template=r"imagine:remix:" + _JOB):
         await job_actions(interaction).open_remix(interaction, self.job_id)
 
 
+class EditButton(_JobButton, template=r"imagine:edit:" + _JOB):
+    action, label, style, emoji = "edit", _("Edit"), discord.ButtonStyle.secondary, "🖌️"
+
+    async def run(self, interaction: discord.Interaction[Any]) -> None:
+        await job_actions(interaction).open_edit(interaction, self.job_id)
+
+
 class DeleteButton(_JobButton, template=r"imagine:delete:" + _JOB):
     action, label, style, emoji = "delete", _("Delete"), discord.ButtonStyle.secondary, "🗑️"
 
@@ -167,13 +184,15 @@ def progress_view(job_id: str, lang: Lang = ENGLISH) -> discord.ui.View:
 
 
 def result_view(job_id: str, *, last_part: bool, lang: Lang = ENGLISH) -> discord.ui.View:
-    """Return Reroll/Remix/Delete for the last part of a result, Delete alone for others."""
+    """Return Reroll/Remix for the last part of a result; Edit (of the images in that
+    message) and Delete for every part."""
     view = discord.ui.View(timeout=None)
     if last_part:
         view.add_item(RerollButton(job_id, lang))
         view.add_item(RemixButton(job_id, lang))
+    view.add_item(EditButton(job_id, lang))
     view.add_item(DeleteButton(job_id, lang))
     return view
 
 
-DYNAMIC_ITEMS = (CancelButton, RerollButton, RemixButton, DeleteButton)
+DYNAMIC_ITEMS = (CancelButton, RerollButton, RemixButton, EditButton, DeleteButton)

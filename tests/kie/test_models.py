@@ -8,6 +8,7 @@ import pytest
 
 from bot.kie import (
     DEFAULT_MODEL,
+    EDIT_MODEL,
     CreateTaskRequest,
     ImageSize,
     KieRequestInvalid,
@@ -149,3 +150,69 @@ def test_to_payload_defaults_are_sent_explicitly() -> None:
         },
     }
     assert type(payload["input"]["image_size"]) is str
+
+
+# -- the edit model (docs/kie-api.md §3a) -----------------------------------------------------
+
+REF = "https://cdn.discordapp.com/ephemeral-attachments/1/2/cat.png?ex=68c0ffee&is=68bfaa6e&hm=ab"
+
+
+def edit_request(**changes: Any) -> CreateTaskRequest:
+    return CreateTaskRequest(**{"prompt": "make it snow", **changes})
+
+
+def test_model_for_picks_edit_only_with_reference_images() -> None:
+    """A request with image_urls goes to the edit model; without, to text-to-image."""
+    assert CreateTaskRequest.model_for(()) == DEFAULT_MODEL
+    assert CreateTaskRequest.model_for((REF,)) == EDIT_MODEL == "bytedance/seedream-v4-edit"
+
+
+@pytest.mark.parametrize(
+    ("changes", "words"),
+    [
+        ({"model": EDIT_MODEL}, "needs 1 to 10"),
+        ({"model": EDIT_MODEL, "image_urls": (REF,) * 11}, "needs 1 to 10"),
+        ({"model": EDIT_MODEL, "image_urls": ("/relative.png",)}, "entry 0"),
+        ({"model": EDIT_MODEL, "image_urls": (REF, "ftp://x/y.png")}, "entry 1"),
+        ({"model": EDIT_MODEL, "image_urls": [REF]}, "tuple"),
+        ({"image_urls": (REF,)}, "only bytedance/seedream-v4-edit"),
+    ],
+)
+def test_image_urls_are_checked_for_their_model(changes: dict[str, Any], words: str) -> None:
+    """The edit model needs 1–10 absolute http(s) URLs; text-to-image takes none."""
+    with pytest.raises(KieRequestInvalid) as info:
+        edit_request(**changes).validate()
+    assert info.value.field == "image_urls"
+    assert words in str(info.value)
+
+
+def test_edit_payload_carries_image_urls_and_every_other_input() -> None:
+    """image_urls joins the same inputs as text-to-image, in the order given."""
+    urls = (REF, REF.replace("cat", "dog"), "https://media.discordapp.net/a/b/c.webp")
+    req = edit_request(
+        model=EDIT_MODEL,
+        image_urls=urls,
+        image_size=ImageSize.PORTRAIT_4_3,
+        image_resolution=Resolution.R4K,
+        max_images=2,
+        seed=42,
+        nsfw_checker=True,
+    )
+    req.validate()
+    assert req.to_payload() == {
+        "model": EDIT_MODEL,
+        "input": {
+            "prompt": "make it snow",
+            "image_size": "portrait_4_3",
+            "image_resolution": "4K",
+            "max_images": 2,
+            "image_urls": list(urls),
+            "seed": 42,
+            "nsfw_checker": True,
+        },
+    }
+
+
+def test_repr_leaves_the_signed_links_out() -> None:
+    """Members' picture links are not written into logs through the request's repr."""
+    assert "hm=" not in repr(edit_request(model=EDIT_MODEL, image_urls=(REF,)))

@@ -13,6 +13,7 @@ from bot.tree import GENERIC_FAILURE
 from cogs.imagine._views import (
     CancelButton,
     DeleteButton,
+    EditButton,
     JobActions,
     RemixButton,
     RemixModal,
@@ -48,6 +49,14 @@ class Actions:
     async def remix(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
         await self._act("remix", job_id, prompt)
 
+    async def open_edit(self, interaction: discord.Interaction[Any], job_id: str) -> None:
+        await self._act("open_edit", job_id)
+
+    async def edit(
+        self, interaction: discord.Interaction[Any], job_id: str, prompt: str, image: int | None
+    ) -> None:
+        await self._act("edit", job_id, prompt, image)
+
     async def delete(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         await self._act("delete", job_id)
 
@@ -56,6 +65,7 @@ BUTTONS = [
     (CancelButton, "cancel"),
     (RerollButton, "reroll"),
     (RemixButton, "open_remix"),
+    (EditButton, "open_edit"),
     (DeleteButton, "delete"),
 ]
 
