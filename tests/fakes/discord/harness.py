@@ -13,6 +13,7 @@ import secrets
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from tests.fakes.discord.cdn import Cdn, Upload
 from tests.fakes.discord.command_rules import DISCORD_LOCALES
 from tests.fakes.discord.records import InteractionRecord, RecordedRequest, StoredMessage
 from tests.fakes.discord.rules import SELECT_TYPES, modal_inputs
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 OPTION_USER, OPTION_CHANNEL, OPTION_ROLE, OPTION_MENTIONABLE = 6, 7, 8, 9
+OPTION_ATTACHMENT = 11
 
 
 class Harness:
@@ -40,6 +42,7 @@ class Harness:
     _by_token: dict[str, InteractionRecord]
     commands: dict[str | int, list[dict[str, Any]]]
     _waiters: list[asyncio.Future[None]]
+    cdn: Cdn
 
     def now(self) -> float:  # pragma: no cover - provided by FakeDiscord
         raise NotImplementedError
@@ -204,7 +207,8 @@ class Harness:
 
         ``name`` may hold a subcommand path: ``"imagine-admin channel enable"``. Option types
         come from the synced definition (guild first, then global) when there is one, else
-        from the Python values (str, int, float, bool, Member/User, Role, Channel). With
+        from the Python values (str, int, float, bool, Member/User, Role, Channel, and an
+        ``Upload`` for an attachment, which arrives in ``resolved.attachments``). With
         ``strict``, options the client could not send (unknown names, missing required ones,
         values outside choices/ranges) raise ValueError. ``locale`` is the client's language
         (default: the member's ``user.locale``), sent as the interaction's ``locale``.
@@ -356,6 +360,8 @@ class Harness:
             return OPTION_ROLE
         if isinstance(value, Channel):
             return OPTION_CHANNEL
+        if isinstance(value, Upload):
+            return OPTION_ATTACHMENT
         return 3
 
     def _option_payloads(
@@ -377,6 +383,11 @@ class Harness:
             kind = d["type"] if d is not None else self._infer_type(value)
             if d is not None and strict:
                 self._check_option_value(d, value, where)
+            if kind == OPTION_ATTACHMENT and isinstance(value, Upload):
+                # The client uploads the file first; the option's value is its id.
+                stored = self.cdn.attach(self.snowflakes.next(), channel.id, value)
+                resolved.setdefault("attachments", {})[str(stored.id)] = stored.to_payload()
+                value = str(stored.id)
             out.append(
                 {"name": name, "type": kind, "value": self._resolve(kind, value, member, resolved)}
             )
@@ -477,7 +488,10 @@ class Harness:
             if comp.get("max_length") is not None and len(value) > comp["max_length"]:
                 raise ValueError(f"text input {custom_id!r} is longer than {comp['max_length']}")
             return {"type": 4, "custom_id": custom_id, "value": value}
-        return {"type": comp["type"], "custom_id": custom_id, "values": values.get(custom_id, [])}
+        # A select the member left alone sends the options marked default, as Discord does.
+        defaults = [o["value"] for o in comp.get("options") or [] if o.get("default")]
+        picked = values.get(custom_id, defaults)
+        return {"type": comp["type"], "custom_id": custom_id, "values": picked}
 
     async def _dispatch_interaction(
         self,

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import mimetypes
 import re
 from typing import Any
 from urllib.parse import quote
 
+from tests.fakes.discord.cdn import Cdn, describe_file
 from tests.fakes.discord.gateway import INTENT_GUILD_MESSAGES, Gateway
 from tests.fakes.discord.records import (
     InteractionRecord,
@@ -45,6 +44,7 @@ class MessageStore:
     messages: dict[int, StoredMessage]
     interactions: dict[int, InteractionRecord]
     dispatch_messages: bool
+    cdn: Cdn
 
     @property
     def base_url(self) -> str:  # pragma: no cover - provided by FakeDiscord
@@ -60,6 +60,9 @@ class MessageStore:
         """Return the message object Discord would answer with."""
         payload = message.to_payload(self._user_payloads())
         payload["guild_id"] = str(message.guild_id)
+        for attachment in payload["attachments"]:
+            # Discord signs an attachment link anew each time it serves the message.
+            attachment["url"] = attachment["proxy_url"] = self.cdn.refresh(attachment["url"])
         if message.interaction_id is not None:
             inter = self.interactions[message.interaction_id]
             member = self.world.members[inter.member_id]
@@ -84,15 +87,10 @@ class MessageStore:
         self, part: Part, channel_id: int, filename: str, description: str | None
     ) -> StoredAttachment:
         attachment_id = self.snowflakes.next()
-        content_type = mimetypes.guess_type(filename)[0] or part.content_type
-        width = height = None
-        if content_type and content_type.startswith("image/"):
-            with contextlib.suppress(Exception):
-                from PIL import Image
-
-                with Image.open(io.BytesIO(part.data)) as image:
-                    width, height = image.size
-        url = f"{self.base_url}/attachments/{channel_id}/{attachment_id}/{quote(filename)}"
+        content_type, width, height = describe_file(
+            filename, part.data, mimetypes.guess_type(filename)[0] or part.content_type
+        )
+        url = self.cdn.sign(f"/attachments/{channel_id}/{attachment_id}/{quote(filename)}")
         return StoredAttachment(
             attachment_id,
             filename,

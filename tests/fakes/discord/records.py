@@ -82,6 +82,8 @@ class StoredAttachment:
     description: str | None = None
     width: int | None = None
     height: int | None = None
+    #: A file attached to a slash-command option (cdn.py), not to a message.
+    ephemeral: bool = False
 
     def to_payload(self) -> dict[str, Any]:
         """Return the attachment object."""
@@ -98,6 +100,8 @@ class StoredAttachment:
             payload["description"] = self.description
         if self.width is not None:
             payload["width"], payload["height"] = self.width, self.height
+        if self.ephemeral:
+            payload["ephemeral"] = True
         return payload
 
 

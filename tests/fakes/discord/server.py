@@ -40,6 +40,7 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.discord.cdn import Cdn
 from tests.fakes.discord.gateway import Gateway
 from tests.fakes.discord.harness import Harness
 from tests.fakes.discord.records import (
@@ -135,6 +136,8 @@ class FakeDiscord(RestRoutes, Harness):
         if extra_members:
             self.world.add_members(extra_members)
         self.gateway = Gateway(self)
+        #: Attachment files and their signed, expiring links (``cdn.py``).
+        self.cdn = Cdn(base_url=lambda: self.base_url, now=self.now)
 
         self.requests: list[RecordedRequest] = []
         self.unhandled: list[RecordedRequest] = []
@@ -164,6 +167,9 @@ class FakeDiscord(RestRoutes, Harness):
         app = web.Application(client_max_size=1024 * MIB)
         app.router.add_get("/gateway", self.gateway.handle)
         app.router.add_get("/attachments/{channel_id}/{attachment_id}/{filename}", self._cdn)
+        app.router.add_get(
+            "/ephemeral-attachments/{channel_id}/{attachment_id}/{filename}", self._cdn
+        )
         app.router.add_route("*", API_PREFIX + "/{tail:.*}", self._handle)
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
         await self._runner.setup()
@@ -440,15 +446,8 @@ class FakeDiscord(RestRoutes, Harness):
         return response
 
     async def _cdn(self, request: web.Request) -> web.Response:
-        attachment_id = int(request.match_info["attachment_id"])
-        for message in self.messages.values():
-            for att in message.attachments:
-                if att.id == attachment_id:
-                    return web.Response(
-                        body=att.data,
-                        headers={"Content-Type": att.content_type or "application/octet-stream"},
-                    )
-        return web.Response(status=404, text="Not Found")
+        posted = (a for m in self.messages.values() if not m.deleted for a in m.attachments)
+        return await self.cdn.serve(request, posted)
 
 
 @contextlib.contextmanager
