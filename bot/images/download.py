@@ -25,7 +25,7 @@ from yarl import URL
 
 from bot.images.errors import DownloadFailed, DownloadStalled, ImageDownloadError, TooLarge
 from bot.images.limits import run_in_image_thread
-from bot.images.probe import DEFAULT_MAX_PIXELS, probe_image
+from bot.images.probe import DEFAULT_MAX_PIXELS, ImageInfo, is_jpeg, probe_image
 from bot.images.urls import check_url, redact_url
 
 __all__ = [
@@ -66,6 +66,18 @@ class DownloadedImage:
     height: int
     # Taken from the bytes, not from the server's header, which may be wrong or generic.
     content_type: str
+
+    @classmethod
+    def probed(cls, url: str, data: bytes, info: ImageInfo) -> DownloadedImage:
+        """Wrap `data` fetched from `url` with what probe_image read from it."""
+        return cls(
+            url=url,
+            data=data,
+            format=info.format,
+            width=info.width,
+            height=info.height,
+            content_type=info.content_type,
+        )
 
     @property
     def size(self) -> int:
@@ -127,7 +139,7 @@ async def download_image(
         raise DownloadFailed(f"{safe}: request failed ({type(exc).__name__})", url=safe) from None
     finally:
         watch.stop()
-    if data[:3] == b"\xff\xd8\xff":
+    if is_jpeg(data):
         # A JPEG is checked at 1/8 scale (about 1 MiB for 4K): light enough for any thread,
         # and it need not wait behind other deliveries' re-encoding.
         info = await asyncio.to_thread(probe_image, data, url=safe, max_pixels=max_pixels)
@@ -137,14 +149,7 @@ async def download_image(
     log.debug(
         "Downloaded %s: %s %dx%d, %d bytes", safe, info.format, info.width, info.height, len(data)
     )
-    return DownloadedImage(
-        url=url,
-        data=data,
-        format=info.format,
-        width=info.width,
-        height=info.height,
-        content_type=info.content_type,
-    )
+    return DownloadedImage.probed(url, data, info)
 
 
 async def download_all(

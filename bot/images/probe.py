@@ -13,7 +13,7 @@ from PIL import Image
 
 from bot.images.errors import NotAnImage
 
-__all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "ImageInfo", "probe_image"]
+__all__ = ["ALLOWED_FORMATS", "DEFAULT_MAX_PIXELS", "ImageInfo", "is_jpeg", "probe_image"]
 
 # The formats Seedream returns and Discord previews; anything else is refused.
 ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
@@ -22,6 +22,11 @@ ALLOWED_FORMATS = ("JPEG", "PNG", "WEBP")
 DEFAULT_MAX_PIXELS = 8192 * 8192
 # JPEG can decode at 1/8 scale while still reading every byte, which is all a probe needs.
 _DRAFT_DIVISOR = 8
+
+
+def is_jpeg(data: bytes) -> bool:
+    """Tell whether `data` starts like a JPEG (which Pillow can decode reduced, cheaply)."""
+    return data[:3] == b"\xff\xd8\xff"
 
 
 @dataclass(frozen=True)

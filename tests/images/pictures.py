@@ -68,12 +68,4 @@ def as_download(
     data: bytes, url: str = "https://tempfile.aiquickdraw.com/p/x.jpg"
 ) -> DownloadedImage:
     """Wrap image bytes as if they had just been downloaded and probed."""
-    info = probe_image(data)
-    return DownloadedImage(
-        url=url,
-        data=data,
-        format=info.format,
-        width=info.width,
-        height=info.height,
-        content_type=info.content_type,
-    )
+    return DownloadedImage.probed(url, data, probe_image(data))

@@ -8,6 +8,7 @@ import itertools
 import pytest
 from PIL import Image
 
+from bot.images import downscale, formats
 from bot.images import encode as encode_module
 from bot.images.encode import (
     MIN_EDGE,
@@ -53,7 +54,7 @@ def test_a_lower_rung_is_used_before_downscaling(noise_png: bytes) -> None:
     """A budget between the top and bottom rung keeps full size at a lower quality."""
     top = shrink_to_fit(noise_png, 10**9)
     bottom = QUALITY_LADDER[-1]
-    bottom_size = len(encode_module._encode(noise_image(512, 512, seed=11), top.format, bottom))
+    bottom_size = len(formats.encode(noise_image(512, 512, seed=11), top.format, bottom))
     result = shrink_to_fit(noise_png, (len(top.data) + bottom_size) // 2)
     assert (result.width, result.height) == (512, 512)
     assert result.quality < QUALITY_LADDER[0]
@@ -102,7 +103,7 @@ def test_opaque_pictures_become_jpeg() -> None:
 
 def test_jpeg_is_used_without_webp(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Pillow built without WebP falls back to JPEG, flattening any alpha."""
-    monkeypatch.setattr(encode_module.features, "check", lambda feature: False)
+    monkeypatch.setattr(formats.features, "check", lambda feature: False)
     assert reencode_format(alpha=True, width=1024, height=1024) == "JPEG"
     rgba = noise_image(128, 128, seed=2).convert("RGBA")
     rgba.putalpha(128)
@@ -121,14 +122,14 @@ def test_edges_webp_cannot_encode_use_jpeg() -> None:
 
 def test_webp_encoder_failure_falls_back_to_jpeg(monkeypatch: pytest.MonkeyPatch) -> None:
     """If libwebp gives up on a picture, the JPEG ladder is tried instead of failing."""
-    real_encode = encode_module._encode
+    real_encode = formats.encode
 
     def webp_fails(image: Image.Image, image_format: str, quality: int) -> bytes:
         if image_format == "WEBP":
-            raise encode_module._EncoderFailed("encoding error 6")
+            raise formats.EncoderFailed("encoding error 6")
         return real_encode(image, image_format, quality)
 
-    monkeypatch.setattr(encode_module, "_encode", webp_fails)
+    monkeypatch.setattr(formats, "encode", webp_fails)
     rgba = noise_image(128, 128, seed=4).convert("RGBA")
     rgba.putalpha(200)
     data = encode(rgba, "PNG")
@@ -168,10 +169,10 @@ def test_estimates_are_close_to_real_sizes(side: int, shared: bool) -> None:
     profile = profile_image(data)
     rungs = profile.ladder(shared=shared)
     for rung in (rungs[0], rungs[len(QUALITY_LADDER)], rungs[len(QUALITY_LADDER) + 4]):
-        with encode_module._Source(data) as source:
+        with downscale.Source(data) as source:
             picture = source.take(rung, profile)
-            shrunk = encode_module._shrink(picture, (rung.width, rung.height))
-        real = len(encode_module._encode(shrunk, "JPEG", rung.quality))
+            shrunk = downscale.shrink(picture, (rung.width, rung.height))
+        real = len(formats.encode(shrunk, "JPEG", rung.quality))
         assert 0.75 * real <= profile.estimate(rung) <= 1.25 * real
 
 
@@ -195,11 +196,11 @@ def test_half_size_is_made_cheaply(monkeypatch: pytest.MonkeyPatch, image_format
     profile = profile_image(data)
     floor = profile.floor(1024)
     assert (floor.width, floor.height) == (1024, 768)
-    with encode_module._Source(data) as source:
-        half = encode_module._shrink(source.take(floor, profile), (1024, 768))
-    budget = len(encode_module._encode(half, "JPEG", floor.quality))
+    with downscale.Source(data) as source:
+        half = downscale.shrink(source.take(floor, profile), (1024, 768))
+    budget = len(formats.encode(half, "JPEG", floor.quality))
     decodes: list[tuple[int, int] | None] = []
-    real_decode = encode_module._decode
+    real_decode = downscale.decode
 
     def spy(data: bytes, *, reduce_to: tuple[int, int] | None = None) -> Image.Image:
         decodes.append(reduce_to)
@@ -208,7 +209,7 @@ def test_half_size_is_made_cheaply(monkeypatch: pytest.MonkeyPatch, image_format
     def no_resampling(*args: object, **kwargs: object) -> Image.Image:
         raise AssertionError("resampled")
 
-    monkeypatch.setattr(encode_module, "_decode", spy)
+    monkeypatch.setattr(downscale, "decode", spy)
     monkeypatch.setattr(Image.Image, "resize", no_resampling)
     result = shrink_to_fit(data, budget, profile=profile, shared=True)
     assert (result.width, result.height) == (1024, 768)
