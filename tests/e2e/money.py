@@ -267,9 +267,11 @@ async def money_report(
     for interaction_id, count in per_interaction.items():
         if count > 1:
             problem(f"member action (interaction {interaction_id}) made {count} jobs")
-    owners = _attribute(kie.tasks_created(), jobs)
+    # One snapshot: the bot may make a task while this report reads the database.
+    all_tasks = kie.tasks_created()
+    owners = _attribute(all_tasks, jobs)
     orphans = []
-    for task in kie.tasks_created():
+    for task in all_tasks:
         owner = owners[task.task_id]
         if owner is None:
             orphans.append(task)
@@ -286,10 +288,10 @@ async def money_report(
             problem(f"{account.name} names kie task {task_id}, which kie never made")
 
     # -- images on Discord --------------------------------------------------------------------
-    task_owner = {t.task_id: owners[t.task_id] for t in kie.tasks_created()}
+    task_owner = {t.task_id: owners[t.task_id] for t in all_tasks}
     for message in discord.messages.values():
         holder = next((a for a in accounts.values() if a.job.id in str(message.components)), None)
-        candidates = holder.tasks if holder is not None else kie.tasks_created()
+        candidates = holder.tasks if holder is not None else all_tasks
         for attachment in message.attachments:
             found = identify(attachment.data, candidates)
             if found is not None and found[0] in task_owner:
@@ -395,7 +397,7 @@ async def money_report(
     # -- credits ---------------------------------------------------------------------------------
     # A task a job names is known to the bot after all.
     unknowable = set(unknowable_tasks) - {j.task_id for j in jobs if j.task_id}
-    for task in kie.tasks_created():
+    for task in all_tasks:
         if not task.settled:
             owner = owners[task.task_id]
             whose = accounts[owner.id].name if owner else "no job"

@@ -10,7 +10,9 @@ image posted exactly once (or one clear failure message and none), at most one c
 member action, quota used equal to images delivered, no reservation left open, and every
 credit kie charged recorded on its job.
 
-Points × callbacks on/off (PUBLIC_BASE_URL set or not) × SQLite/PostgreSQL. One point:
+Points × callbacks on/off (PUBLIC_BASE_URL set or not) × SQLite/PostgreSQL. A point with
+``edit=True`` starts from a picture (/imagine's `image`, kie's edit model): the restarted bot
+must send the same stored reference (``tests/e2e/test_crash_edit.py``). One point:
 
     .venv/bin/python -m pytest tests/e2e/test_crash_matrix.py -k "download and polling and sqlite"
 
@@ -24,6 +26,7 @@ so a createTask whose answer died with the bot could never be reconciled.
 from __future__ import annotations
 
 import asyncio
+import io
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,6 +35,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import pytest
+from PIL import Image
 
 from bot.images.fit import DEFAULT_HEADROOM
 from bot.jobs.models import Job, JobState
@@ -51,6 +55,7 @@ from tests.e2e.subprocess_bot import (
     wait_job,
 )
 from tests.fakes.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
+from tests.fakes.discord.cdn import Upload
 from tests.fakes.kie import (
     CREATE_TASK,
     FILE,
@@ -404,6 +409,8 @@ class Point:
     task: Durations = TASK
     attachment_size_limit: int | None = None
     act: Callable[[Run], Awaitable[None]] | None = None
+    #: The member starts from a picture (/imagine's `image`): kie's edit model.
+    edit: bool = False
 
 
 POINTS = [
@@ -547,6 +554,31 @@ def expectation_problems(point: Point, run: Run, report: MoneyReport) -> list[st
     return problems
 
 
+EDIT_MODEL = "bytedance/seedream-v4-edit"
+
+
+def reference_upload() -> Upload:
+    """The member's picture for an edit point."""
+    out = io.BytesIO()
+    Image.new("RGB", (96, 64), (30, 120, 200)).save(out, "PNG")
+    return Upload("reference.png", out.getvalue())
+
+
+def edit_problems(point: Point, run: Run) -> list[str]:
+    """Return how kie's tasks differ from the member's edit: the edit model, their picture."""
+    if not point.edit or run.imagine is None:
+        return []
+    data = run.imagine.payload["data"]
+    [url] = [a["url"] for a in data["resolved"]["attachments"].values()]
+    problems = []
+    for task in run.kie.tasks_created():
+        sent = (task.body["model"], task.input.get("image_urls"))
+        if sent != (EDIT_MODEL, [url]):
+            problems.append(f"task {task.task_id} was sent {sent}, not the edit model with {url}")
+        problems += [f"kie could not fetch {f.url}: {f.error}" for f in task.fetched if not f.ok]
+    return problems
+
+
 @pytest.mark.parametrize(("point", "callbacks"), CASES)
 async def test_crash_matrix(
     crash_db: CrashDb,
@@ -557,6 +589,18 @@ async def test_crash_matrix(
     callbacks: bool,
 ) -> None:
     """kill -9 at the point, restart on the same database: money stays exact."""
+    await crash_and_restart(crash_db, spawn_bot, fake_discord, crash_kie, point, callbacks)
+
+
+async def crash_and_restart(
+    crash_db: CrashDb,
+    spawn_bot: Spawn,  # noqa: F811
+    fake_discord: FakeDiscord,
+    crash_kie: FakeKie,
+    point: Point,
+    callbacks: bool,
+) -> None:
+    """Run one case: /imagine, kill -9 at the point, restart, check money (and the edit)."""
     discord, kie, db = fake_discord, crash_kie, crash_db.db
     kie.durations = point.task
     run = Run(discord, kie, db, callbacks)
@@ -569,10 +613,13 @@ async def test_crash_matrix(
     await run.first.until(identified_sessions(discord, 1))
     await set_member_quota(discord, run.first)
     await point.arm(run)
+    options: dict[str, Any] = {"prompt": f"crash matrix: {where}", "images": IMAGES}
+    if point.edit:
+        options["image"] = reference_upload()
     run.imagine = await discord.send_slash_command(
         discord.world.alice,
         "imagine",
-        {"prompt": f"crash matrix: {where}", "images": IMAGES},
+        options,
         attachment_size_limit=point.attachment_size_limit,
     )
     if point.act is not None:
@@ -609,6 +656,7 @@ async def test_crash_matrix(
     code = await second.stop()
     report = await money_report(discord, kie, db, unknowable_tasks=unknowable())
     problems = [str(p) for p in report.problems] + expectation_problems(point, run, report)
+    problems += edit_problems(point, run)
     log.info("[%s] killed: %s\n%s", where, run.why, report.describe())
     if problems:
         logs = [f"  first: {line}" for line in run.first.bad_lines()[-10:]]
