@@ -14,7 +14,7 @@ from bot.errors import UserFacingError
 from bot.i18n import _
 from bot.jobs.models import InteractionRef, Job
 from bot.jobs.ports import Progress
-from bot.jobs.references import Reference
+from bot.jobs.references import OPTIONS, Reference
 from bot.kie import MAX_IMAGES, MAX_PROMPT_CHARS
 from bot.tree import reply_to_error
 from cogs._common import (
@@ -93,7 +93,7 @@ class Imagine(commands.Cog):
         # Acknowledge first: Discord gives 3 s, and the checks below touch the database.
         # Ephemeral, so refusals stay private; the images themselves are posted publicly.
         await interaction.response.defer(ephemeral=True, thinking=True)
-        given = (("image", image), ("image2", image2), ("image3", image3))
+        given = zip(OPTIONS, (image, image2, image3), strict=True)
         await self.start_job(
             interaction,
             prompt=prompt,
