@@ -11,7 +11,7 @@ from decimal import Decimal
 import pytest
 from PIL import Image
 
-from bot.control import usage_chart
+from bot.control import usage_chart, usage_chart_fonts, usage_chart_words
 from bot.control.usage import DayUsage, MemberUsage, UsageReport
 from bot.control.usage_chart import (
     CHART_SIZE,
@@ -187,11 +187,11 @@ def test_chart_filename_names_the_period_and_its_start() -> None:
 def test_the_chart_speaks_chinese_when_a_font_can_draw_it(monkeypatch: pytest.MonkeyPatch) -> None:
     """Words follow the admin's language; with no CJK font installed, English, never boxes."""
     report = replace(month(), period="week", start=WEEK, end=WEEK + 7 * DAY)
-    words = usage_chart._Words(report, chinese())
+    words = usage_chart_words.ChartWords(report, chinese())
     assert words.title == "每日图片与积分：2025年3月10日起的一周（UTC）"
     assert words.ticks[0] == "3月10日 周一" and words.ticks[1] == "11日 周二"
     assert words.subtitle.startswith("本周截至目前 · 已发出 ")
-    english = usage_chart._Words(report, ENGLISH)
+    english = usage_chart_words.ChartWords(report, ENGLISH)
     assert english.title == "Images and credits per day, week of 10 March 2025 (UTC)"
     assert english.ticks[:2] == ["Mon 10 Mar", "Tue 11"]
 
@@ -200,10 +200,10 @@ def test_the_chart_speaks_chinese_when_a_font_can_draw_it(monkeypatch: pytest.Mo
     def draw(figure: object, report: UsageReport, labels: object, words: object) -> None:
         drawn.append(words.title)  # type: ignore[attr-defined]
 
-    monkeypatch.setattr(usage_chart, "_draw", draw)
+    monkeypatch.setattr(usage_chart, "draw_chart", draw)
     render_usage_chart(report, lang=chinese())
-    cjk = len(usage_chart._families()) > 1
+    cjk = len(usage_chart_fonts.families()) > 1
     assert drawn == [words.title if cjk else english.title]
-    monkeypatch.setattr(usage_chart, "_drawable", lambda text: True)
+    monkeypatch.setattr(usage_chart, "drawable", lambda text: True)
     render_usage_chart(report, lang=chinese())
     assert drawn[-1] == words.title
