@@ -25,7 +25,7 @@ import secrets
 import signal
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Self
 from urllib.parse import urlsplit
 
@@ -224,6 +224,14 @@ class FakeKie:
         )
         self._forced.setdefault(endpoint, deque()).extend([answer] * times)
 
+    def clear_forced(self, endpoint: str) -> int:
+        """Drop the forced answers (``force_error``) ``endpoint`` has still to give; count them.
+
+        With ``force_error(..., times=<many>)`` this makes a fault last a while, not a count:
+        kie's 429s stop when its window frees, however often a client asked meanwhile.
+        """
+        return len(self._forced.pop(endpoint, ()))
+
     def force_delay(self, endpoint: str, seconds: float, *, times: int = 1) -> None:
         """Hold the next ``times`` calls of ``endpoint`` this long before handling them."""
         self._delays.setdefault(endpoint, deque()).extend([seconds] * times)
@@ -287,6 +295,23 @@ class FakeKie:
             times=times,
             description=getattr(match, "__name__", CALLBACK),
         )
+
+    def expire_files(self, task_id: str, indexes: Iterable[int] | None = None) -> list[str]:
+        """Take a finished task's result files (all, or these 0-based indexes) off the file host.
+
+        kie's result links do not last. From now on ``GET /p/<name>``, any download-url link
+        to it and a new download-url for it are answered as for a name kie never made (404,
+        404, 422); recordInfo and the callback still list the URL, as kie's do. Returns the
+        names taken off.
+        """
+        task = self.tasks[task_id]
+        wanted = range(len(task.file_names)) if indexes is None else indexes
+        gone = []
+        for index in wanted:
+            name = task.file_names[index]
+            if self._files.pop(name, None) is not None:
+                gone.append(name)
+        return gone
 
     def task(self, task_id: str) -> FakeTask:
         """Return a task by id."""
@@ -661,7 +686,7 @@ class FakeKie:
         """GET a download-url link while it is valid."""
         rec = await self._arrive(request, FILE)
         entry = self._downloads.get(request.match_info["token"])
-        if entry is None or self.clock() > entry[1]:
+        if entry is None or self.clock() > entry[1] or entry[0] not in self._files:
             rec.status = 404
             return web.Response(status=404, text="Not Found")
         return await self._serve_file(rec, entry[0])

@@ -427,6 +427,45 @@ async def test_download_url(http: aiohttp.ClientSession) -> None:
             assert resp.status == 404, "temporary links expire after 20 minutes"
 
 
+async def test_clear_forced_ends_a_fault(http: aiohttp.ClientSession, kie: FakeKie) -> None:
+    """clear_forced: the forced answers not yet given are dropped, and counted."""
+    kie.force_error(CREATE_TASK, 429, times=100)
+    kie.force_error(RECORD_INFO, 429, times=2)
+    assert (await create(http, kie, body()))["code"] == 429
+    assert kie.clear_forced(CREATE_TASK) == 99
+    assert kie.clear_forced(CREATE_TASK) == 0
+    assert (await create(http, kie, body()))["code"] == 200
+    assert kie.clear_forced(RECORD_INFO) == 2, "other endpoints keep theirs until cleared"
+
+
+async def test_expired_files_are_gone_everywhere(http: aiohttp.ClientSession) -> None:
+    """expire_files: the file, its download-url links and new ones answer as for no file."""
+    clock = ManualClock()
+    async with FakeKie(clock=clock) as kie:
+        task_id = (await create(http, kie, body(max_images=3)))["data"]["taskId"]
+        clock.advance(60)
+        data = (await record(http, kie, task_id))["data"]
+        urls = json.loads(data["resultJson"])["resultUrls"]
+        path = "/api/v1/common/download-url"
+        _, link = await call(http, kie, "POST", path, {"url": urls[1]})
+        assert kie.expire_files(task_id, [1]) == [urls[1].rsplit("/", 1)[1]]
+        assert kie.expire_files(task_id, [1]) == [], "already gone"
+        statuses = []
+        for url in urls:
+            async with http.get(url) as resp:
+                statuses.append(resp.status)
+        assert statuses == [200, 404, 200]
+        async with http.get(link["data"]) as resp:
+            assert resp.status == 404, "a link made before the expiry dies with the file"
+        _, answer = await call(http, kie, "POST", path, {"url": urls[1]})
+        assert answer["code"] == 422
+        again = json.loads((await record(http, kie, task_id))["data"]["resultJson"])
+        assert again["resultUrls"] == urls, "recordInfo still lists every URL"
+        assert len(kie.expire_files(task_id)) == 2
+        async with http.get(urls[0]) as resp:
+            assert resp.status == 404
+
+
 class Receiver:
     """A tiny callback endpoint that answers with scripted statuses."""
 
