@@ -92,6 +92,10 @@ class FakeTask:
     settled: bool = False
     file_names: list[str] = field(default_factory=list)
     credits_consumed: int = 0
+    #: An edit task fetching its image_urls: it waits until they are in (fetch.py).
+    fetching: bool = False
+    #: What each image_urls entry gave when the task started (fetch.FetchedImage).
+    fetched: list[Any] = field(default_factory=list)
 
     @property
     def input(self) -> dict[str, Any]:
@@ -117,7 +121,7 @@ class FakeTask:
         """Return the task's state at clock time ``now``."""
         d = self.durations
         age = now - self.created_at
-        if age < d.waiting:
+        if age < d.waiting or self.fetching:
             return "waiting"
         if age < d.waiting + d.queuing:
             return "queuing"

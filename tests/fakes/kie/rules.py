@@ -16,14 +16,20 @@ from tests.fakes.kie.records import CREDITS_PER_IMAGE
 
 __all__ = [
     "CREDITS_PER_IMAGE",
+    "EDIT_MODEL",
     "IMAGE_SIZES",
     "KNOWN_MODELS",
+    "MAX_IMAGE_URLS",
     "RESOLUTIONS",
     "validate_create_body",
     "webhook_signature",
 ]
 
-KNOWN_MODELS = frozenset({"bytedance/seedream-v4-text-to-image"})
+TEXT_TO_IMAGE_MODEL = "bytedance/seedream-v4-text-to-image"
+# Seedream 4.0's sibling: text-to-image's inputs plus the required image_urls.
+EDIT_MODEL = "bytedance/seedream-v4-edit"
+KNOWN_MODELS = frozenset({TEXT_TO_IMAGE_MODEL, EDIT_MODEL})
+MAX_IMAGE_URLS = 10
 IMAGE_SIZES = (
     "square",
     "square_hd",
@@ -41,6 +47,8 @@ TOP_LEVEL_KEYS = frozenset({"model", "callBackUrl", "input"})
 INPUT_KEYS = frozenset(
     {"prompt", "image_size", "image_resolution", "max_images", "seed", "nsfw_checker"}
 )
+# The input fields each model knows.
+MODEL_INPUT_KEYS = {TEXT_TO_IMAGE_MODEL: INPUT_KEYS, EDIT_MODEL: INPUT_KEYS | {"image_urls"}}
 REQUIRED = "This field is required"
 UNKNOWN_MODEL = "The page does not exist or is not published"
 
@@ -73,11 +81,13 @@ def validate_create_body(body: Any, *, require_all: bool = True) -> tuple[int, s
     if not isinstance(inp, dict):
         return 422, "input must be an object"
     for key in inp:
-        if key not in INPUT_KEYS:
+        if key not in MODEL_INPUT_KEYS[body["model"]]:
             return 422, f"Unrecognized field: input.{key}"
     required = (
         ("prompt", "image_size", "image_resolution", "max_images") if require_all else ("prompt",)
     )
+    if body["model"] == EDIT_MODEL:
+        required = (*required, "image_urls")  # required whatever require_all says
     for key in required:
         if key not in inp:
             return 500, REQUIRED
@@ -100,6 +110,25 @@ def validate_create_body(body: Any, *, require_all: bool = True) -> tuple[int, s
         return 422, "seed must be an integer"
     if "nsfw_checker" in inp and not isinstance(inp["nsfw_checker"], bool):
         return 422, "nsfw_checker must be a boolean"
+    if "image_urls" in inp:
+        return _image_urls_problem(inp["image_urls"])
+    return None
+
+
+def _image_urls_problem(urls: Any) -> tuple[int, str] | None:
+    """The edit model's image_urls: an array of 1 to 10 absolute http(s) URLs.
+
+    Whether each one is really a JPEG, PNG or WebP of at most 10 MB is only learnt when the
+    task starts and fetches them (``fetch.py``), as on kie.
+    """
+    if not isinstance(urls, list):
+        return 422, "image_urls must be an array of URLs"
+    if not 1 <= len(urls) <= MAX_IMAGE_URLS:
+        return 422, f"image_urls must hold 1 to {MAX_IMAGE_URLS} URLs"
+    for i, url in enumerate(urls):
+        parts = urlsplit(url) if isinstance(url, str) else None
+        if parts is None or parts.scheme not in ("http", "https") or not parts.netloc:
+            return 422, f"image_urls[{i}] must be a valid http(s) URL"
     return None
 
 

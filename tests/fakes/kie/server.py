@@ -11,6 +11,10 @@ Fault injection: ``kie.on_request(CREATE_TASK, when="before", action=...)`` runs
 once the task is made but before the answer is sent (``when="after"``: once it is out), and
 ``kie.on_callback(when=..., action=...)`` around each callback POST (``tests/fakes/hooks.py``).
 Every result file carries a JPEG comment naming its task and index (``images.read_stamp``).
+
+The edit model (``bytedance/seedream-v4-edit``) is served too: createTask checks its
+``image_urls``, and the task fetches every URL when it starts, as kie does; one that cannot be
+fetched or is not a JPEG, PNG or WebP of at most 10 MB fails the task (``fetch.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from urllib.parse import urlsplit
 from aiohttp import ClientError, ClientSession, ClientTimeout, web
 
 from tests.fakes.hooks import Hook, Hooks, When
+from tests.fakes.kie.fetch import failure_for, fetch_images
 from tests.fakes.kie.images import ImageCache, stamp_image
 from tests.fakes.kie.records import (
     CallbackAttempt,
@@ -41,7 +46,12 @@ from tests.fakes.kie.records import (
     ManualClock,
     RecordedRequest,
 )
-from tests.fakes.kie.rules import CREDITS_PER_IMAGE, validate_create_body, webhook_signature
+from tests.fakes.kie.rules import (
+    CREDITS_PER_IMAGE,
+    EDIT_MODEL,
+    validate_create_body,
+    webhook_signature,
+)
 
 __all__ = [
     "CALLBACK",
@@ -510,7 +520,7 @@ class FakeKie:
         """Finish every task whose time has come: results, credits, callback."""
         now = self.clock()
         for task in self.tasks.values():
-            if task.settled or now < task.terminal_at:
+            if task.settled or task.fetching or now < task.terminal_at:
                 continue
             task.settled = True
             if task.fail is None:
@@ -541,6 +551,31 @@ class FakeKie:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(timeout):
                     await self._wake.wait()
+
+    def _start_fetching(self, task: FakeTask) -> None:
+        """Fetch an edit task's image_urls now, as kie does when a task starts (``fetch.py``).
+
+        The task waits meanwhile; an image that cannot be used fails it at once.
+        """
+        task.fetching = True
+
+        async def fetch() -> None:
+            assert self._session is not None
+            try:
+                task.fetched = await fetch_images(self._session, task.input["image_urls"])
+                failure = failure_for(task.fetched)
+                if failure is not None and task.fail is None:
+                    task.fail = failure
+                    # It ends now: failed at its start, nothing generated, nothing charged.
+                    elapsed = max(0.0, self.clock() - task.created_at)
+                    task.durations = Durations(elapsed, 0.0, 0.0)
+            finally:
+                task.fetching = False
+                self._wake.set()
+
+        bg = asyncio.create_task(fetch())
+        self._background.add(bg)
+        bg.add_done_callback(self._background.discard)
 
     async def _deliver_callback(self, task: FakeTask) -> None:
         """POST the callback once, retrying on failure as configured."""
@@ -608,6 +643,8 @@ class FakeKie:
         )
         self.tasks[task.task_id] = task
         rec.task_id = task.task_id
+        if body["model"] == EDIT_MODEL:
+            self._start_fetching(task)
         self._wake.set()
         if self.hang_create is not None:
             # The task exists; only the answer is late, so the client cannot tell.
