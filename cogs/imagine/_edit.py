@@ -33,7 +33,7 @@ __all__ = [
 EDIT_MODAL = re.compile(r"imagine:edit-modal:(?P<job>[0-9a-f]{32})")
 PROMPT_INPUT, IMAGE_INPUT = "prompt", "image"
 # Result files are named "[SPOILER_]<stem>_<n>.<ext>", n the image's 1-based place in the
-# result (bot/images/fit.py names them so).
+# result (bot/images/attachments.py names them so).
 _RESULT_FILE = re.compile(r"_(?P<n>\d+)\.(?:jpe?g|png|webp)$", re.IGNORECASE)
 
 
