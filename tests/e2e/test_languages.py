@@ -47,7 +47,7 @@ CHINESE = Words(
     cancelled="已取消",
     done="完成！你的图片在下面。",
     result="生成完成",
-    buttons=("重新生成", "改写", "删除"),
+    buttons=("重新生成", "改写", "编辑", "删除"),
     quota="你在这里的 /imagine 额度",
 )
 ENGLISH = Words(
@@ -58,7 +58,7 @@ ENGLISH = Words(
     cancelled="Cancelled",
     done="Done — your images are below.",
     result="Imagined",
-    buttons=("Reroll", "Remix", "Delete"),
+    buttons=("Reroll", "Remix", "Edit", "Delete"),
     quota="Your /imagine quota here",
 )
 

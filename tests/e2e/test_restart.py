@@ -54,6 +54,9 @@ async def test_commands_sync_once_then_only_when_changed(
         "resolution",
         "images",
         "seed",
+        "image",
+        "image2",
+        "image3",
     ]
 
     await _start_and_stop(fake_discord, kie, sqlite_db)
