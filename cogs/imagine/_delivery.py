@@ -162,7 +162,9 @@ class DiscordDelivery:
         try:
             channel = await self._channel(job)
             count = 0
-            async for message in channel.history(limit=100, after=after):
+            # Newest first, back to `since`: in a busy channel the job's latest parts are
+            # the newest messages, which an oldest-first page of 100 would never reach.
+            async for message in channel.history(limit=1000, after=after, oldest_first=False):
                 mine = me is not None and message.author.id == me.id
                 buttons = (
                     getattr(c, "custom_id", None)
