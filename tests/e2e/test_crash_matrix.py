@@ -89,7 +89,9 @@ UPLOAD_ROUTES = {
 }
 CALLBACK_ROUTE = "/interactions/{interaction_id}/{token}/callback"
 
-Outcome = Literal["delivered", "failed", "cancelled", "delivered if task known"]
+Outcome = Literal[
+    "delivered", "failed", "cancelled", "cancelled or delivered", "delivered if task known"
+]
 
 
 @dataclass
@@ -433,7 +435,7 @@ POINTS = [
     Point(
         "cancel_edit",
         arm_cancel_edit,
-        "cancelled",
+        "cancelled or delivered",
         task=CANCEL_TASK,
         act=click_cancel_while_generating,
     ),
@@ -538,6 +540,16 @@ def expectation_problems(point: Point, run: Run, report: MoneyReport) -> list[st
         )
     elif wanted == "failed" and job.state is not JobState.FAILED:
         problems.append(f"expected {account.name} to fail; it is {job.state.value}")
+    elif wanted == "cancelled or delivered" and not (
+        (job.state is JobState.CANCELLED and account.images_posted == 0)
+        or (job.state is JobState.DELIVERED and complete)
+    ):
+        # The edit that matches may be the refusal of a click that came too late ("Too late
+        # to cancel"): then the job is delivered in full, never half.
+        problems.append(
+            f"expected {account.name} cancelled with nothing posted, or delivered in full; it "
+            f"is {job.state.value} with {account.images_posted} posted"
+        )
     elif wanted == "cancelled" and not (
         job.state is JobState.CANCELLED and account.images_posted == 0
     ):
