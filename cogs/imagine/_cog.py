@@ -157,17 +157,8 @@ class Imagine(commands.Cog):
         """Run the same request again with a new seed, for whoever clicked."""
         job = await self.admission.job(job_id)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        o = job.options
-        await self.start_job(
-            interaction,
-            prompt=o.prompt,
-            size=o.size.value,
-            resolution=o.resolution.value,
-            images=o.images,
-            seed=new_seed(),
-            parent=job,
-            references=o.references,  # an edit job's Reroll starts from the same pictures
-        )
+        # An edit job's Reroll starts from the same pictures.
+        await self._again(interaction, job, seed=new_seed())
 
     async def open_remix(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Open the remix modal with the earlier prompt filled in."""
@@ -180,17 +171,7 @@ class Imagine(commands.Cog):
         """Run an earlier request again with an edited prompt (same options and seed)."""
         job = await self.admission.job(job_id)
         await interaction.response.defer(ephemeral=True, thinking=True)
-        o = job.options
-        await self.start_job(
-            interaction,
-            prompt=prompt,
-            size=o.size.value,
-            resolution=o.resolution.value,
-            images=o.images,
-            seed=o.seed,
-            parent=job,
-            references=o.references,
-        )
+        await self._again(interaction, job, prompt=prompt)
 
     async def open_edit(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Open the Edit modal: a new prompt, and which of this message's images to use."""
@@ -213,17 +194,34 @@ class Imagine(commands.Cog):
         if number is None or attachment is None:
             raise UserFacingError(_("That image is no longer on this message."))
         await interaction.response.defer(ephemeral=True, thinking=True)
-        o = job.options
-        await self.start_job(
+        await self._again(
             interaction,
+            job,
             prompt=prompt,
+            # The message's own link to the image: Discord signed it just now.
+            references=(reference_for(attachment, "image", result_image=number),),
+        )
+
+    async def _again(
+        self,
+        interaction: discord.Interaction[Any],
+        parent: Job,
+        *,
+        prompt: str | None = None,
+        seed: int | None = None,
+        references: tuple[Reference, ...] | None = None,
+    ) -> Job:
+        """Start a new job from `parent`'s options (Reroll, Remix, Edit), for the clicker."""
+        o = parent.options
+        return await self.start_job(
+            interaction,
+            prompt=o.prompt if prompt is None else prompt,
             size=o.size.value,
             resolution=o.resolution.value,
             images=o.images,
-            seed=o.seed,
-            parent=job,
-            # The message's own link to the image: Discord signed it just now.
-            references=(reference_for(attachment, "image", result_image=number),),
+            seed=o.seed if seed is None else seed,
+            parent=parent,
+            references=o.references if references is None else references,
         )
 
     @commands.Cog.listener()
