@@ -7,6 +7,8 @@ RUN python -m venv /opt/venv
 COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY cogs ./cogs
+# The Discord and kie.ai stand-ins ship in the package: `python -m bot demo` runs them.
+COPY imagine_standins ./imagine_standins
 # Non-editable: the image carries the installed package, not the source tree.
 RUN /opt/venv/bin/pip install --no-cache-dir .
 

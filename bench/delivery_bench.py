@@ -42,7 +42,7 @@ from bot.images import (
     limits,
     plan_messages,
 )
-from tests.fakes.kie.images import render_image
+from imagine_standins.kie.images import render_image
 
 MIB = 1024 * 1024
 LIMIT = 10 * MIB  # Discord's default attachment_size_limit for bots

@@ -58,14 +58,14 @@ from bot.jobs.store import JobStore
 from bot.kie.client import KieClient
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
+from imagine_standins.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
+from imagine_standins.discord.world import Member
+from imagine_standins.hooks import Hook
+from imagine_standins.kie import CREATE_TASK, FILE, RECORD_INFO, Durations, FakeKie
+from imagine_standins.kie import RecordedRequest as KieRequest
 from tests.e2e.money import JobAccount, MoneyReport, Problem, money_report
 from tests.e2e.stack import KIE_KEY, text_of
 from tests.e2e.subprocess_bot import BotProcess, bot_env, postgres_url, seed_history
-from tests.fakes.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
-from tests.fakes.discord.world import Member
-from tests.fakes.hooks import Hook
-from tests.fakes.kie import CREATE_TASK, FILE, RECORD_INFO, Durations, FakeKie
-from tests.fakes.kie import RecordedRequest as KieRequest
 
 POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 SOURCE_ROOT = Path(bot.__file__).resolve().parents[1]

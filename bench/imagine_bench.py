@@ -41,9 +41,14 @@ from bot.jobs.store import JobStore
 from bot.kie import ImageSize, KieLimiter, Resolution
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
+from imagine_standins.discord import (
+    FakeDiscord,
+    InteractionRecord,
+    RecordedRequest,
+    point_discord_py_at,
+)
+from imagine_standins.kie import Durations, FakeKie, FakeTask
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack, wait_until
-from tests.fakes.discord import FakeDiscord, InteractionRecord, RecordedRequest, point_discord_py_at
-from tests.fakes.kie import Durations, FakeKie, FakeTask
 
 # Targets the summary compares with (information, not assertions).
 ACK_P99_TARGET_MS = 50.0

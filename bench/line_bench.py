@@ -280,8 +280,8 @@ def lighten_discord_stand_in(fake_class: Any) -> None:
 
 async def run_scenario(size: int, args: argparse.Namespace) -> Result:
     """Run one burst of `size` /imagine against a fresh bot and database; measure it."""
-    from tests.fakes.discord import FakeDiscord
-    from tests.fakes.kie import Durations, FakeKie
+    from imagine_standins.discord import FakeDiscord
+    from imagine_standins.kie import Durations, FakeKie
 
     lighten_discord_stand_in(FakeDiscord)
 

@@ -17,11 +17,11 @@ import pytest
 
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import Durations, FakeKie
 from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.discord.fixtures import fake_discord  # noqa: F401 - fixture
-from tests.fakes.kie import Durations, FakeKie
+from tests.standins.discord.fixtures import fake_discord  # noqa: F401 - fixture
 
 WATCHED_LOGGERS = ("bot", "cogs", "discord")
 

@@ -45,10 +45,10 @@ from bot.control.quotas.rules import Bucket
 from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord, StoredMessage
+from imagine_standins.kie import FakeKie, FakeTask, read_stamp
+from imagine_standins.kie.images import render_image
 from tests.e2e.stack import text_of
-from tests.fakes.discord import FakeDiscord, StoredMessage
-from tests.fakes.kie import FakeKie, FakeTask, read_stamp
-from tests.fakes.kie.images import render_image
 
 __all__ = [
     "JobAccount",

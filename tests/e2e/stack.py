@@ -24,8 +24,8 @@ from bot.kie import KieLimiter
 from bot.runtime import build_bot, make_kie_client, make_web_app
 from bot.settings import Settings
 from bot.store.database import Database
-from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage
-from tests.fakes.kie import FakeKie
+from imagine_standins.discord import FakeDiscord, InteractionRecord, StoredMessage
+from imagine_standins.kie import FakeKie
 
 KIE_KEY = "kie-test-key-0123456789"
 

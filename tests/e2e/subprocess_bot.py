@@ -26,9 +26,9 @@ import pytest
 from bot.jobs.models import Job
 from bot.jobs.store import JobStore
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord, InteractionRecord, StoredMessage
+from imagine_standins.kie import FakeKie
 from tests.e2e.stack import KIE_KEY, _free_port, wait_until
-from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage
-from tests.fakes.kie import FakeKie
 
 T = TypeVar("T")
 

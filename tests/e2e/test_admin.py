@@ -14,9 +14,9 @@ from PIL import Image
 from bot.control import audit
 from bot.control.usage_chart import CHART_SIZE
 from bot.jobs.models import JobState
+from imagine_standins.discord import InteractionRecord, StoredMessage
+from imagine_standins.kie import Durations
 from tests.e2e.stack import Stack, text_of
-from tests.fakes.discord import InteractionRecord, StoredMessage
-from tests.fakes.kie import Durations
 
 MANAGE_GUILD = 1 << 5
 

@@ -13,9 +13,9 @@ from bot.jobs.models import JobState
 from bot.kie import sign
 from bot.store.database import Database
 from bot.web import MAX_CALLBACK_BYTES
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import Durations, FakeKie
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.kie import Durations, FakeKie
 
 HMAC_KEY = "callback-hmac-key-42"
 

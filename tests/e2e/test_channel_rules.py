@@ -8,8 +8,8 @@ import time
 import pytest
 
 from bot.jobs.models import JobState
+from imagine_standins.kie import Durations
 from tests.e2e.stack import Stack
-from tests.fakes.kie import Durations
 
 
 def admin(stack: Stack) -> dict[str, float | int]:

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import pytest
 
+from imagine_standins.discord import FakeDiscord, RecordedRequest
+from imagine_standins.kie import CREATE_TASK, FakeKie
 from tests.e2e.subprocess_bot import Spawn, spawn_bot  # noqa: F401 - fixture
 from tests.e2e.test_crash_matrix import (
     CrashDb,
@@ -29,8 +31,6 @@ from tests.e2e.test_crash_matrix import (
     crash_kie,  # noqa: F401 - fixture
     message_body,
 )
-from tests.fakes.discord import FakeDiscord, RecordedRequest
-from tests.fakes.kie import CREATE_TASK, FakeKie
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

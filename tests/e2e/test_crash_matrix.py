@@ -41,6 +41,16 @@ from bot.images.fit import DEFAULT_HEADROOM
 from bot.jobs.models import Job, JobState
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
+from imagine_standins.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
+from imagine_standins.discord.cdn import Upload
+from imagine_standins.kie import (
+    CREATE_TASK,
+    FILE,
+    RECORD_INFO,
+    Durations,
+    FakeKie,
+)
+from imagine_standins.kie import RecordedRequest as KieRequest
 from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
 from tests.e2e.money import MoneyReport, identify, money_report
 from tests.e2e.stack import KIE_KEY, text_of
@@ -54,16 +64,6 @@ from tests.e2e.subprocess_bot import (
     spawn_bot,  # noqa: F401 - fixture
     wait_job,
 )
-from tests.fakes.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
-from tests.fakes.discord.cdn import Upload
-from tests.fakes.kie import (
-    CREATE_TASK,
-    FILE,
-    RECORD_INFO,
-    Durations,
-    FakeKie,
-)
-from tests.fakes.kie import RecordedRequest as KieRequest
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(180)]
 

@@ -10,9 +10,9 @@ import pytest
 from bot.jobs.models import JobState
 from bot.kie import KieLimiter, RateLimit
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import Durations, FakeKie
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack, text_of, wait_until
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.kie import Durations, FakeKie
 
 TEN_MIB = 10 * 1024 * 1024
 

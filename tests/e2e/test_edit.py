@@ -14,10 +14,10 @@ from urllib.parse import urlsplit
 import pytest
 
 from bot.jobs.models import Job, JobState
+from imagine_standins.discord import InteractionRecord, StoredMessage
+from imagine_standins.discord.cdn import LINK_LIFETIME, Upload
+from imagine_standins.kie import CREATE_TASK
 from tests.e2e.stack import Stack, start_stack, stop_stack, text_of
-from tests.fakes.discord import InteractionRecord, StoredMessage
-from tests.fakes.discord.cdn import LINK_LIFETIME, Upload
-from tests.fakes.kie import CREATE_TASK
 from tests.images.pictures import encode, noise_image
 
 EDIT_MODEL = "bytedance/seedream-v4-edit"

@@ -6,8 +6,8 @@ import pytest
 
 from bot.errors import UserFacingError
 from bot.jobs.models import JobState
+from imagine_standins.kie import Durations
 from tests.e2e.stack import Stack, start_stack, stop_stack, text_of
-from tests.fakes.kie import Durations
 
 
 async def test_one_image_happy_path(stack: Stack) -> None:

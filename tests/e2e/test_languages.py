@@ -2,7 +2,7 @@
 channel messages follow the server's preferred locale; commands register both languages.
 
 The Discord stand-in sends each member's client `locale` and the server's `guild_locale` on
-every interaction, as Discord does (tests/fakes/discord/world.py).
+every interaction, as Discord does (imagine_standins/discord/world.py).
 """
 
 from __future__ import annotations
@@ -17,9 +17,9 @@ from discord import app_commands
 from bot.jobs.models import JobState
 from bot.store.database import Database
 from bot.tree import CatalogueTranslator
+from imagine_standins.discord import FakeDiscord, InteractionRecord, StoredMessage
+from imagine_standins.kie import Durations, FakeKie
 from tests.e2e.stack import Stack, start_stack, stop_stack, text_of
-from tests.fakes.discord import FakeDiscord, InteractionRecord, StoredMessage
-from tests.fakes.kie import Durations, FakeKie
 
 GLOBAL_PUT = "PUT /applications/{application_id}/commands"
 

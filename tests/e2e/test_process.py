@@ -8,6 +8,8 @@ from pathlib import Path
 
 from bot.jobs.models import JobState
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import CREATE_TASK, FakeKie
 from tests.e2e.stack import KIE_KEY, wait_until
 from tests.e2e.subprocess_bot import (
     Spawn,
@@ -19,8 +21,6 @@ from tests.e2e.subprocess_bot import (
     spawn_bot,  # noqa: F401 - fixture
     wait_job,
 )
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.kie import CREATE_TASK, FakeKie
 
 
 async def test_bot_process_serves_imagine_and_stops_cleanly_on_sigterm(

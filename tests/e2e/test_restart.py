@@ -11,6 +11,8 @@ from discord import app_commands
 from bot.imagine_bot import ImagineBot
 from bot.jobs.models import Job, JobState
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord, InteractionRecord
+from imagine_standins.kie import CREATE_TASK, Durations, FakeKie
 from tests.e2e.stack import start_stack, stop_stack, wait_until
 from tests.e2e.subprocess_bot import (
     BotProcess,
@@ -22,8 +24,6 @@ from tests.e2e.subprocess_bot import (
     spawn_bot,  # noqa: F401 - fixture
     wait_job,
 )
-from tests.fakes.discord import FakeDiscord, InteractionRecord
-from tests.fakes.kie import CREATE_TASK, Durations, FakeKie
 
 GLOBAL_PUT = "PUT /applications/{application_id}/commands"
 GUILD_PUT = "PUT /applications/{application_id}/guilds/{guild_id}/commands"

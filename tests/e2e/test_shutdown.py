@@ -5,9 +5,9 @@ from __future__ import annotations
 from bot.jobs.models import JobState
 from bot.kie import KieLimiter, RateLimit
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import Durations, FakeKie
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack, wait_until
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.kie import Durations, FakeKie
 
 
 async def test_shutdown_keeps_queued_jobs_queued_and_restart_delivers_each_once(

@@ -10,9 +10,9 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from bot.jobs.models import JobState
 from bot.store.database import Database
+from imagine_standins.discord import FakeDiscord
+from imagine_standins.kie import FakeKie
 from tests.e2e.stack import Stack, start_stack, stop_stack, wait_until
-from tests.fakes.discord import FakeDiscord
-from tests.fakes.kie import FakeKie
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import discord
 from discord import app_commands
 
 from bot.tree import CatalogueTranslator
-from tests.fakes.discord.command_rules import check_bulk_commands
+from imagine_standins.discord.command_rules import check_bulk_commands
 from tests.i18n.catalogue import command_tree
 
 

@@ -9,7 +9,7 @@ import aiohttp
 import pytest
 
 from bot.kie import KieClient, KieLimiter, RetryPolicy
-from tests.fakes.kie import FakeKie
+from imagine_standins.kie import FakeKie
 
 
 class SleepRecorder:

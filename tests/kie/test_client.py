@@ -38,7 +38,7 @@ from bot.kie import (
     RetryPolicy,
     TaskState,
 )
-from tests.fakes.kie import (
+from imagine_standins.kie import (
     CREATE_TASK,
     CREDIT,
     DOWNLOAD_URL,

@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Callable
 
 from bot.kie import CreateTaskRequest, KieClient, KieLimiter, RateLimit
-from tests.fakes.kie import CREATE_TASK, RECORD_INFO, FakeKie
+from imagine_standins.kie import CREATE_TASK, RECORD_INFO, FakeKie
 
 MakeClient = Callable[..., KieClient]
 REQ = CreateTaskRequest(prompt="a quiet harbour")

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from bot.kie import sign, verify
-from tests.fakes.kie import webhook_signature
+from imagine_standins.kie import webhook_signature
 
 KEY = "test-hmac-key"
 TASK = "558a0e58d58a6cb69e5c6a55170398da"
