@@ -58,11 +58,12 @@ from bot.jobs.store import JobStore
 from bot.kie.client import KieClient
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
-from imagine_standins.discord import FakeDiscord, InteractionRecord, RecordedRequest, StoredMessage
+from imagine_standins.discord import FakeDiscord, InteractionRecord, StoredMessage
 from imagine_standins.discord.world import Member
 from imagine_standins.hooks import Hook
 from imagine_standins.kie import CREATE_TASK, FILE, RECORD_INFO, Durations, FakeKie
 from imagine_standins.kie import RecordedRequest as KieRequest
+from tests.e2e.discord_records import has_cancel_button, result_upload
 from tests.e2e.money import JobAccount, MoneyReport, Problem, money_report
 from tests.e2e.stack import KIE_KEY, text_of
 from tests.e2e.subprocess_bot import BotProcess, bot_env, postgres_url, seed_history
@@ -89,14 +90,6 @@ TASK_FAILURES = [
 # A member whose /imagine is not answered within Discord's 3 s tries again, this often.
 MAX_SENDS = 5
 PROMPT = re.compile(r"soak \d+/(\d+):")
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8")
-UPLOAD_ROUTES = {
-    "POST /webhooks/{application_id}/{token}",
-    "PATCH /webhooks/{application_id}/{token}/messages/{message_id}",
-    "POST /channels/{channel_id}/messages",
-    "PATCH /channels/{channel_id}/messages/{message_id}",
-    "POST /interactions/{interaction_id}/{token}/callback",
-}
 SUBJECTS = ["fox", "lighthouse", "teapot", "glacier", "robot", "orchard", "comet", "harbour"]
 STYLES = ["in watercolour", "at dusk", "as a woodcut", "in neon", "in fog", "on a stamp"]
 
@@ -153,33 +146,6 @@ def plan_actions(rng: random.Random, seed: int, count: int, members: list[Member
 
 
 # ----- helpers ---------------------------------------------------------------------------------
-
-
-def has_cancel_button(components: Any) -> bool:
-    """Return True if the components hold an enabled Cancel button."""
-    stack = list(components or [])
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == 2 and not item.get("disabled"):
-            label = str(item.get("label") or "") + str(item.get("custom_id") or "")
-            if "cancel" in label.lower():
-                return True
-        stack.extend(item.get("components") or [])
-        if isinstance(item.get("accessory"), dict):
-            stack.append(item["accessory"])
-    return False
-
-
-def result_upload(rec: RecordedRequest) -> bool:
-    """Return True for an upload of result images that Discord accepts."""
-    return (
-        rec.key in UPLOAD_ROUTES
-        and rec.outcome is not None
-        and 200 <= rec.outcome < 300
-        and any(part.data.startswith(IMAGE_MAGIC) for part in rec.files)
-    )
 
 
 def stamp(t: float) -> str:

@@ -52,6 +52,13 @@ from imagine_standins.kie import (
 )
 from imagine_standins.kie import RecordedRequest as KieRequest
 from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
+from tests.e2e.discord_records import (
+    CALLBACK_ROUTE,
+    accepted,
+    has_cancel_button,
+    message_body,
+    result_upload,
+)
 from tests.e2e.money import MoneyReport, identify, money_report
 from tests.e2e.stack import KIE_KEY, text_of
 from tests.e2e.subprocess_bot import (
@@ -79,15 +86,6 @@ SPLIT_LIMIT = DEFAULT_HEADROOM + 30_000
 # How long the restarted bot gets to finish everything (the callback safety-net poll is 20 s).
 SETTLE_TIMEOUT = 45.0
 KILL_TIMEOUT = 30.0
-
-UPLOAD_ROUTES = {
-    "POST /webhooks/{application_id}/{token}",
-    "PATCH /webhooks/{application_id}/{token}/messages/{message_id}",
-    "POST /channels/{channel_id}/messages",
-    "PATCH /channels/{channel_id}/messages/{message_id}",
-    "POST /interactions/{interaction_id}/{token}/callback",
-}
-CALLBACK_ROUTE = "/interactions/{interaction_id}/{token}/callback"
 
 Outcome = Literal[
     "delivered", "failed", "cancelled", "cancelled or delivered", "delivered if task known"
@@ -143,53 +141,6 @@ class Run:
             rec.params.get("token") == inter.token
             or rec.params.get("interaction_id") == str(inter.id)
         )
-
-
-IMAGE_MAGIC = (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8")
-
-
-def accepted(rec: RecordedRequest) -> bool:
-    """Return True if Discord accepts the request (its answer is 2xx)."""
-    return rec.outcome is not None and 200 <= rec.outcome < 300
-
-
-def result_upload(rec: RecordedRequest) -> bool:
-    """Return True for an upload of images (a result part) that Discord accepts."""
-    return (
-        rec.key in UPLOAD_ROUTES
-        and accepted(rec)
-        and any(part.data.startswith(IMAGE_MAGIC) for part in rec.files)
-    )
-
-
-def has_cancel_button(components: Any) -> bool:
-    """Return True if the components hold an enabled Cancel button."""
-    stack = list(components or [])
-    while stack:
-        item = stack.pop()
-        if not isinstance(item, dict):
-            continue
-        if item.get("type") == 2 and not item.get("disabled"):
-            label = str(item.get("label") or "") + str(item.get("custom_id") or "")
-            if "cancel" in label.lower():
-                return True
-        stack.extend(item.get("components") or [])
-        if isinstance(item.get("accessory"), dict):
-            stack.append(item["accessory"])
-    return False
-
-
-def message_body(rec: RecordedRequest) -> dict[str, Any] | None:
-    """Return the message a request writes (a callback's ``data``), or None."""
-    if rec.key not in UPLOAD_ROUTES or not isinstance(rec.json, dict):
-        return None
-    if rec.route == CALLBACK_ROUTE:
-        data = rec.json.get("data")
-        return data if rec.json.get("type") in (4, 7) and isinstance(data, dict) else None
-    return rec.json
-
-
-# -- the points: each arms its hooks on the stand-ins (and may act once /imagine was sent) ----
 
 
 async def arm_create_received(run: Run) -> None:
