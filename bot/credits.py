@@ -29,7 +29,11 @@ THOUSANDTHS_PER_CREDIT = 1000
 
 
 def as_credits(value: Decimal | int | float | str) -> Decimal:
-    """Return `value` as an exact Decimal; a float is read as its shortest text, so 0.8 is 0.8."""
+    """Return `value` as an exact Decimal; a float is read as its shortest text, so 0.8 is 0.8.
+
+    TypeError for bool and non-numbers, ValueError for NaN and ±Infinity, and
+    decimal.InvalidOperation for text that is not a number (bot/kie/numbers.py relies on it).
+    """
     if isinstance(value, bool):
         raise TypeError(f"not an amount of credits: {value!r}")
     if isinstance(value, Decimal):

@@ -19,7 +19,7 @@ ALLOWED: dict[str, set[str]] = {
     "bot.credits": set(),
     "bot.metrics": {"bot.credits"},
     "bot.store": set(),
-    "bot.kie": set(),
+    "bot.kie": {"bot.credits"},
     "bot.images": set(),
     "bot.jobs": {
         "bot.i18n",

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
+from bot.credits import as_credits
 from bot.kie.exact_json import snippet
 
 __all__ = [
@@ -47,22 +48,10 @@ def exact_number(value: Any) -> Decimal | None:
     None for bool, NaN, ±Infinity, text that is not a number, and every other type. A float
     (from a body decoded elsewhere) is read through its shortest repr, so 0.8 stays 0.8.
     """
-    if isinstance(value, bool):
+    try:
+        return as_credits(value)
+    except (TypeError, ValueError, InvalidOperation):
         return None
-    if isinstance(value, Decimal):
-        number = value
-    elif isinstance(value, int):
-        number = Decimal(value)
-    elif isinstance(value, float):
-        number = Decimal(repr(value))
-    elif isinstance(value, str):
-        try:
-            number = Decimal(value.strip())
-        except InvalidOperation:
-            return None
-    else:
-        return None
-    return number if number.is_finite() else None
 
 
 def optional_whole(
