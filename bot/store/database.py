@@ -21,14 +21,20 @@ rolled back on any exception, cancellation included. A cancellation that arrives
 starts leaves nothing written; one that arrives during COMMIT is raised after the commit. On
 PostgreSQL asyncpg's transaction block gives the same guarantees (tests/store/test_database.py
 shows both).
+
+Every hand-over to aiosqlite's thread costs a wake-up of each side (and, in a busy process, a
+wait for the GIL), so on SQLite a statement is one hand-over (run, fetch, close together), and
+`run_transaction` runs a whole block, BEGIN to COMMIT, in one: a burst of /imagine is written a
+batch per hand-over (bench/line_bench.py measures it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import re
 import sqlite3
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -72,11 +78,21 @@ class Database(Connection, Protocol):
         """Return an async context manager yielding a Connection inside one transaction."""
         ...
 
+    async def run_transaction(self, block: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+        """Run `block(tx)` in one transaction (committed if it returns, else rolled back).
+
+        The block may await nothing but `tx`'s statements: on SQLite it runs whole on the
+        database's thread (no event loop there), which refuses a block that awaits anything
+        else.
+        """
+        ...
+
     async def close(self) -> None:
         """Close every connection."""
         ...
 
 
+@functools.lru_cache(maxsize=1024)
 def _sqlite_sql(sql: str) -> str:
     return _PARAM.sub(r"?\1", sql)
 
@@ -102,27 +118,41 @@ async def _to_the_end(aw: Awaitable[T]) -> T:
     return task.result()
 
 
+def _changed(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> int:
+    """Run a statement on SQLite's thread; return the number of rows it changed."""
+    cursor = conn.execute(_sqlite_sql(sql), args)
+    try:
+        return cursor.rowcount
+    finally:
+        cursor.close()
+
+
+def _rows(conn: sqlite3.Connection, sql: str, args: Sequence[Any]) -> list[Row]:
+    """Run a statement on SQLite's thread; return its rows."""
+    cursor = conn.execute(_sqlite_sql(sql), args)
+    try:
+        return [dict(row) for row in cursor.fetchall()]
+    finally:
+        cursor.close()
+
+
 class _SqliteTx:
-    """Statements on the SQLite connection while its lock is held."""
+    """Statements on the SQLite connection while its lock is held: one hand-over each."""
 
     dialect = "sqlite"
 
     def __init__(self, conn: aiosqlite.Connection) -> None:
         self._conn = conn
 
+    def _on_thread(self, run: Callable[..., T], sql: str, args: Sequence[Any]) -> Awaitable[T]:
+        # aiosqlite's own way to run a function on its thread (every method of it uses it).
+        return self._conn._execute(lambda: run(self._conn._conn, sql, args))
+
     async def execute(self, sql: str, *args: Any) -> int:
-        cursor = await self._conn.execute(_sqlite_sql(sql), args)
-        try:
-            return cursor.rowcount
-        finally:
-            await cursor.close()
+        return await self._on_thread(_changed, sql, args)
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        cursor = await self._conn.execute(_sqlite_sql(sql), args)
-        try:
-            return [dict(row) for row in await cursor.fetchall()]
-        finally:
-            await cursor.close()
+        return await self._on_thread(_rows, sql, args)
 
     async def fetchrow(self, sql: str, *args: Any) -> Row | None:
         rows = await self.fetch(sql, *args)
@@ -131,6 +161,54 @@ class _SqliteTx:
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)
         return None if row is None else next(iter(row.values()))
+
+
+class _SqliteHere:
+    """Statements run at once, on SQLite's thread, inside `run_transaction`."""
+
+    dialect = "sqlite"
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        return _changed(self._conn, sql, args)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return _rows(self._conn, sql, args)
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = _rows(self._conn, sql, args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        rows = _rows(self._conn, sql, args)
+        return next(iter(rows[0].values())) if rows else None
+
+
+def _run_here(conn: sqlite3.Connection, block: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+    """On SQLite's thread: BEGIN IMMEDIATE, the block, COMMIT; ROLLBACK if anything raises."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        coro = block(_SqliteHere(conn))
+        try:
+            coro.send(None)
+        except StopIteration as done:
+            result: T = done.value
+        else:
+            coro.close()
+            raise RuntimeError("a block run by run_transaction awaited more than its statements")
+        conn.execute("COMMIT")
+    except BaseException:
+        try:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except sqlite3.OperationalError:
+            # Some errors end the transaction themselves (a full disk, say).
+            if conn.in_transaction:
+                raise
+        raise
+    return result
 
 
 class SqliteDatabase:
@@ -215,6 +293,13 @@ class SqliteDatabase:
             if self._conn.in_transaction:
                 raise
 
+    async def run_transaction(self, block: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+        """Run `block` in one IMMEDIATE transaction, BEGIN to COMMIT in one hand-over."""
+        conn = self._conn
+        async with self._lock:
+            # Awaited to the end, like BEGIN and COMMIT: the lock is held until it is over.
+            return await _to_the_end(conn._execute(lambda: _run_here(conn._conn, block)))
+
     async def close(self) -> None:
         async with self._lock:
             await self._conn.close()
@@ -288,6 +373,11 @@ class PostgresDatabase:
         """Run the block in one transaction on one pooled connection."""
         async with self._pool.acquire() as conn, conn.transaction():
             yield _PgConn(conn)
+
+    async def run_transaction(self, block: Callable[[Connection], Coroutine[Any, Any, T]]) -> T:
+        """Run `block` in one transaction on one pooled connection."""
+        async with self.transaction() as tx:
+            return await block(tx)
 
     async def close(self) -> None:
         await self._pool.close()

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable
 import asyncpg
 import pytest
 
-from bot.store.database import Database, PostgresDatabase, SqliteDatabase
+from bot.store.database import Connection, Database, PostgresDatabase, SqliteDatabase
 from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
 
 TABLE = "CREATE TABLE probe (k TEXT NOT NULL, part INTEGER NOT NULL, PRIMARY KEY (k, part))"
@@ -247,6 +247,94 @@ async def test_sqlite_cancelled_during_rollback(tmp_path) -> None:
             await task
         assert not db._conn.in_transaction
         assert await _parts(db, "rb") == 0
+        await _next_transaction_works(db)
+    finally:
+        await db.close()
+
+
+async def _two_parts(tx: Connection, key: str) -> int:
+    """A block for run_transaction: write both parts of `key`, return how many rows changed."""
+    changed = await tx.execute("INSERT INTO probe (k, part) VALUES ($1, 1)", key)
+    changed += await tx.execute("INSERT INTO probe (k, part) VALUES ($1, 2)", key)
+    return changed
+
+
+async def test_run_transaction_commits_a_block_that_returns(one_conn: Database) -> None:
+    db = one_conn
+    assert await db.run_transaction(lambda tx: _two_parts(tx, "ran")) == 2
+    assert await _parts(db, "ran") == 2
+
+    async def reads(tx: Connection) -> tuple[object, object, object]:
+        return (
+            await tx.fetchval("SELECT COUNT(*) FROM probe WHERE k = $1", "ran"),
+            await tx.fetchrow("SELECT part FROM probe WHERE k = $1 AND part = 2", "ran"),
+            await tx.fetchrow("SELECT part FROM probe WHERE k = $1", "none"),
+        )
+
+    assert await db.run_transaction(reads) == (2, {"part": 2}, None)
+
+
+async def test_run_transaction_rolls_back_a_block_that_raises(one_conn: Database) -> None:
+    db = one_conn
+
+    async def fails(tx: Connection) -> None:
+        await _two_parts(tx, "failed")
+        raise LookupError("the block failed")
+
+    with pytest.raises(LookupError, match="the block failed"):
+        await db.run_transaction(fails)
+    assert await _parts(db, "failed") == 0
+    # A statement's own error (a duplicate key) rolls back the earlier writes as well.
+    await db.execute("INSERT INTO probe (k, part) VALUES ('dup', 2)")
+    with pytest.raises(Exception, match=r"(?i)unique|duplicate"):
+        await db.run_transaction(lambda tx: _two_parts(tx, "dup"))
+    assert await _parts(db, "dup") == 1
+    await _next_transaction_works(db)
+
+
+async def test_sqlite_run_transaction_refuses_a_block_that_awaits_the_loop(tmp_path) -> None:
+    """On SQLite the block runs on the database's thread: one that awaits anything but its
+    statements is refused, and what it wrote is rolled back."""
+    db = await SqliteDatabase.open(str(tmp_path / "test.db"))
+    try:
+        await db.execute(TABLE)
+
+        async def sleeps(tx: Connection) -> None:
+            await tx.execute("INSERT INTO probe (k, part) VALUES ('slept', 1)")
+            await asyncio.sleep(0)
+
+        with pytest.raises(RuntimeError, match="awaited more than its statements"):
+            await db.run_transaction(sleeps)
+        assert not db._conn.in_transaction
+        assert await _parts(db, "slept") == 0
+        await _next_transaction_works(db)
+    finally:
+        await db.close()
+
+
+async def test_sqlite_run_transaction_cancelled_while_it_runs(tmp_path) -> None:
+    """Cancelled while the block runs on SQLite's thread, the caller waits for the end: the
+    block commits (nothing can stop it there), the cancellation is raised after, and the lock
+    was held throughout (the next transaction works)."""
+    db = await SqliteDatabase.open(str(tmp_path / "test.db"))
+    try:
+        await db.execute(TABLE)
+        gate = _Gate("INSERT INTO probe (k, part) VALUES ('gated', 2)")
+        await db._conn.set_trace_callback(gate.trace)
+        task = asyncio.create_task(db.run_transaction(lambda tx: _two_parts(tx, "gated")))
+        assert await asyncio.to_thread(gate.reached.wait, 10)
+        task.cancel()
+        await asyncio.sleep(0.05)
+        # Meanwhile another transaction waits for the lock rather than joining this one.
+        other = asyncio.create_task(_write_two(db, "other"))
+        await asyncio.sleep(0.05)
+        assert not other.done()
+        gate.opened.set()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        await other
+        assert await _parts(db, "gated") == 2
+        assert await _parts(db, "other") == 2
         await _next_transaction_works(db)
     finally:
         await db.close()
