@@ -186,42 +186,51 @@ class Admission:
     async def _write_batch(self, batch: Sequence[_Pending]) -> list[Job | UserFacingError]:
         """Reserve each request's quota and write its row, all committing together.
 
-        Only this writer adds jobs, so a member's places counted before the transaction,
-        plus what the batch adds, can only overstate what they hold (jobs leave meanwhile,
-        none join): nobody gets more than the limits.
+        One transaction for the batch, which on SQLite runs whole on the database's thread
+        (`run_transaction`): one hand-over for up to `batch` requests, not one per statement.
+        """
+        return await self.control.db.run_transaction(lambda tx: self._admit_batch(batch, tx))
+
+    async def _admit_batch(
+        self, batch: Sequence[_Pending], tx: Connection
+    ) -> list[Job | UserFacingError]:
+        """The batch's transaction; it awaits only `tx` (see `Database.run_transaction`).
+
+        A member's places are counted inside it, before their first request of the batch, and
+        then follow what the batch adds; only this writer adds jobs, so the count can only
+        overstate what they hold (jobs leave meanwhile, none join): nobody gets more than the
+        limits.
         """
         held: dict[tuple[int, int], _Held] = {}
+        outcomes: list[Job | UserFacingError] = []
         for pending in batch:
             key = (pending.ask.guild_id, pending.ask.user_id)
-            if key not in held:
-                in_flight = await self.jobs.in_flight(*key)
-                held[key] = _Held(
-                    at_kie=sum(job.state in AT_KIE for job in in_flight),
-                    waiting=sum(job.state is JobState.QUEUED for job in in_flight),
+            places = held.get(key)
+            if places is None:
+                states = await self.jobs.states_held(*key, conn=tx)
+                places = held[key] = _Held(
+                    at_kie=sum(states.get(state, 0) for state in AT_KIE),
+                    waiting=states.get(JobState.QUEUED, 0),
                 )
-        outcomes: list[Job | UserFacingError] = []
-        async with self.control.db.transaction() as tx:
-            for pending in batch:
-                places = held[(pending.ask.guild_id, pending.ask.user_id)]
-                full = self._line_full(places)
+            full = self._line_full(places)
+            try:
+                if full is None:
+                    await self._reserve(pending, tx)  # its own savepoint on refusal
+                    await self.jobs.insert(pending.job, conn=tx)
+                    places.waiting += 1
+                    outcomes.append(pending.job)
+                    continue
+                # The quota is asked first even so, to say which limit refuses and when
+                # it resets; then the line's refusal undoes the reservation.
+                await tx.execute("SAVEPOINT line_full")
                 try:
-                    if full is None:
-                        await self._reserve(pending, tx)  # its own savepoint on refusal
-                        await self.jobs.insert(pending.job, conn=tx)
-                        places.waiting += 1
-                        outcomes.append(pending.job)
-                        continue
-                    # The quota is asked first even so, to say which limit refuses and when
-                    # it resets; then the line's refusal undoes the reservation.
-                    await tx.execute("SAVEPOINT line_full")
-                    try:
-                        await self._reserve(pending, tx)
-                    finally:
-                        await tx.execute("ROLLBACK TO SAVEPOINT line_full")
-                        await tx.execute("RELEASE SAVEPOINT line_full")
-                    outcomes.append(full)
-                except UserFacingError as refused:  # the quota's refusal
-                    outcomes.append(refused)
+                    await self._reserve(pending, tx)
+                finally:
+                    await tx.execute("ROLLBACK TO SAVEPOINT line_full")
+                    await tx.execute("RELEASE SAVEPOINT line_full")
+                outcomes.append(full)
+            except UserFacingError as refused:  # the quota's refusal
+                outcomes.append(refused)
         return outcomes
 
     async def _reserve(self, pending: _Pending, tx: Connection) -> None:

@@ -154,6 +154,20 @@ class JobStore:
         )
         return [Job.from_record(r) for r in rows]
 
+    async def states_held(
+        self, guild_id: int, user_id: int, *, conn: Connection | None = None
+    ) -> dict[JobState, int]:
+        """Return how many of the member's unfinished jobs in this server are in each state."""
+        values = [s.value for s in UNFINISHED]
+        rows = await (conn or self.db).fetch(
+            "SELECT state, COUNT(*) AS n FROM jobs WHERE guild_id = $1 AND user_id = $2"
+            f" AND state IN ({_placeholders(3, len(values))}) GROUP BY state",
+            guild_id,
+            user_id,
+            *values,
+        )
+        return {JobState(row["state"]): int(row["n"]) for row in rows}
+
     async def recent_durations(
         self, *, size: str, resolution: str, images: int, limit: int = 20
     ) -> list[float]:

@@ -86,6 +86,14 @@ async def test_unfinished_and_in_flight(db: Database) -> None:
     assert {j.id for j in mine} == {"1" * 32, "2" * 32}
     found = await store.by_task_id("task-2")
     assert found is not None and found.id == "2" * 32
+    # The same member's places counted by state, inside a transaction too.
+    await store.insert(make_job("5" * 32, state=JobState.QUEUED))
+    expected = {JobState.QUEUED: 2, JobState.RUNNING: 1}
+    assert await store.states_held(2**62 + 1, 42) == expected
+    assert await db.run_transaction(lambda tx: store.states_held(2**62 + 1, 42, conn=tx)) == (
+        expected
+    )
+    assert await store.states_held(2**62 + 1, 99) == {}
 
 
 async def test_recent_durations_match_the_shape(db: Database) -> None:
