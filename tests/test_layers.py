@@ -21,7 +21,10 @@ ALLOWED: dict[str, set[str]] = {
     "bot.store": set(),
     "bot.kie": {"bot.credits"},
     "bot.images": set(),
+    # Messages between processes and shared limits: below the jobs, above the store.
+    "bot.cluster": {"bot.store", "bot.kie"},
     "bot.jobs": {
+        "bot.cluster",
         "bot.i18n",
         "bot.errors",
         "bot.credits",
@@ -30,8 +33,16 @@ ALLOWED: dict[str, set[str]] = {
         "bot.kie",
         "bot.images",
     },
-    "bot.control": {"bot.i18n", "bot.errors", "bot.credits", "bot.store", "bot.kie", "bot.jobs"},
-    "bot.web": {"bot.jobs", "bot.kie", "bot.metrics", "bot.store"},
+    "bot.control": {
+        "bot.i18n",
+        "bot.errors",
+        "bot.credits",
+        "bot.store",
+        "bot.kie",
+        "bot.jobs",
+        "bot.cluster",
+    },
+    "bot.web": {"bot.jobs", "bot.kie", "bot.metrics", "bot.store", "bot.cluster"},
     "bot.tree": {"bot.i18n", "bot.errors", "bot.control"},
 }
 # Rooms that must never import discord.py.
@@ -43,6 +54,7 @@ NO_DISCORD = (
     "bot.store",
     "bot.kie",
     "bot.images",
+    "bot.cluster",
     "bot.jobs",
     "bot.control",
     "bot.web",

@@ -27,7 +27,7 @@ from bot.kie.errors import (
     KieRequestInvalid,
     KieTransportError,
 )
-from bot.kie.limiter import KieLimiter, SlidingWindowLimiter
+from bot.kie.limiter import KieLimiter, Window
 from bot.kie.models import CreateTaskRequest, TaskRecord
 from bot.kie.parsing import (
     envelope_code,
@@ -196,7 +196,7 @@ class KieClient:
 
     async def _attempt(
         self,
-        window: SlidingWindowLimiter,
+        window: Window,
         method: str,
         path: str,
         *,

@@ -19,6 +19,7 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Protocol
 
 __all__ = [
     "CREATE_TASK_LIMIT",
@@ -26,6 +27,7 @@ __all__ = [
     "KieLimiter",
     "RateLimit",
     "SlidingWindowLimiter",
+    "Window",
 ]
 
 log = logging.getLogger(__name__)
@@ -143,18 +145,40 @@ class SlidingWindowLimiter:
             self.release()
 
 
+class Window(Protocol):
+    """Where a kie request holds its slot: this process's window, or one shared by all
+    processes (bot/cluster/limiter.py's SharedWindow, on PostgreSQL)."""
+
+    limit: RateLimit
+
+    @property
+    def waiting(self) -> int:
+        """Return how many callers of this process wait for a slot."""
+        ...
+
+    def slot(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """Hold a slot for one request; it counts from when the block exits."""
+        ...
+
+
 class KieLimiter:
-    """The process-wide limiter: one window for createTask, one shared by every read."""
+    """The limiter: one window for createTask, one shared by every read.
+
+    By default both are this process's own; with several processes on one database the
+    composition root passes windows shared by all of them (kie's limits are per account).
+    """
 
     def __init__(
         self,
         *,
         create_limit: RateLimit = CREATE_TASK_LIMIT,
         read_limit: RateLimit = READ_LIMIT,
+        create: Window | None = None,
+        read: Window | None = None,
     ) -> None:
-        self.create = SlidingWindowLimiter(create_limit, name="createTask")
+        self.create: Window = create or SlidingWindowLimiter(create_limit, name="createTask")
         # recordInfo, credits and download-url share one budget; kie's 10/s is per key.
-        self.read = SlidingWindowLimiter(read_limit, name="read")
+        self.read: Window = read or SlidingWindowLimiter(read_limit, name="read")
 
     def __repr__(self) -> str:
         """Show both limits and their queues."""
