@@ -11,6 +11,7 @@ import asyncio
 import colorsys
 import functools
 import io
+import math
 import random
 import struct
 
@@ -41,6 +42,9 @@ RATIOS = {
 LARGE_MIN_BYTES = 4 * 1024 * 1024
 _LARGE_TARGET = 5 * 1024 * 1024
 _JPEG_COMMENT_MAX = 65533
+# How much of a prompt is drawn: enough to recognise it.
+PROMPT_CHARS = 160
+PROMPT_LINES = 4
 
 
 def image_dimensions(image_size: str, resolution: str) -> tuple[int, int]:
@@ -52,42 +56,94 @@ def image_dimensions(image_size: str, resolution: str) -> tuple[int, int]:
     return round(long_edge * rw / rh), long_edge
 
 
-def _colour(index: int, image_size: str) -> tuple[int, int, int]:
-    """Pick a distinct, saturated colour per image index."""
-    hue = (index * 0.161 + sum(map(ord, image_size)) * 0.013) % 1.0
+def _colour(index: int, image_size: str, shift: float = 0.0) -> tuple[int, int, int]:
+    """Pick a distinct, saturated colour per image index (``shift``: a neighbouring hue)."""
+    hue = (index * 0.161 + sum(map(ord, image_size)) * 0.013 + shift) % 1.0
     r, g, b = colorsys.hsv_to_rgb(hue, 0.75, 0.95)
     return int(r * 255), int(g * 255), int(b * 255)
 
 
-def _gradient(width: int, height: int, colour: tuple[int, int, int]) -> Image.Image:
-    """Draw a diagonal gradient from the colour to its complement, cheaply at any size."""
+def _gradient(
+    width: int, height: int, colour: tuple[int, int, int], other: tuple[int, int, int]
+) -> Image.Image:
+    """Draw a diagonal gradient from one colour to the other, with soft rings.
+
+    Drawn at 64 x 64 and scaled up, so any size costs about the same. The rings are faint:
+    an image's look (its colours at a glance) stays that of its index.
+    """
     small = Image.new("RGB", (64, 64))
     px = small.load()
     assert px is not None
-    comp = tuple(255 - c for c in colour)
     for y in range(64):
         for x in range(64):
             t = (x + y) / 126
-            px[x, y] = tuple(int(a * (1 - t) + b * t) for a, b in zip(colour, comp, strict=True))
+            ring = 0.08 * math.cos(math.hypot(x - 20, y - 22) / 3.2)
+            px[x, y] = tuple(
+                max(0, min(255, int((a * (1 - t) + b * t) * (1 + ring))))
+                for a, b in zip(colour, other, strict=True)
+            )
     return small.resize((width, height), Image.Resampling.BILINEAR)
 
 
-def _label(img: Image.Image, text: str) -> None:
-    """Write the image's label large enough to see at a glance."""
-    draw = ImageDraw.Draw(img)
-    size = max(12, min(img.size) // 8)
+def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     try:
-        font: ImageFont.ImageFont | ImageFont.FreeTypeFont = ImageFont.load_default(size=size)
-    except (TypeError, OSError):
-        font = ImageFont.load_default()
+        return ImageFont.load_default(size=size)
+    except (TypeError, OSError):  # a Pillow built without FreeType: the small bitmap font
+        return ImageFont.load_default()
+
+
+def _label(img: Image.Image, text: str) -> None:
+    """Write the image's label (index, size, resolution) in the top left corner."""
+    draw = ImageDraw.Draw(img)
+    size = max(12, min(img.size) // 16)
     draw.text(
         (size // 2, size // 2),
         text,
         fill=(255, 255, 255),
-        font=font,
-        stroke_width=2,
+        font=_font(size),
+        stroke_width=max(1, size // 24),
         stroke_fill=(0, 0, 0),
     )
+
+
+def _wrap(
+    draw: ImageDraw.ImageDraw,
+    text: str,
+    font: ImageFont.ImageFont | ImageFont.FreeTypeFont,
+    width: float,
+) -> list[str]:
+    lines: list[str] = []
+    for word in text.split():
+        if lines and draw.textlength(f"{lines[-1]} {word}", font=font) <= width:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines[:PROMPT_LINES]
+
+
+def _prompt(img: Image.Image, prompt: str) -> None:
+    """Write the prompt across the middle, wrapped, as a caption a reader can match up."""
+    if not prompt.strip():
+        return
+    draw = ImageDraw.Draw(img)
+    width, height = img.size
+    size = max(12, min(width, height) // 14)
+    font = _font(size)
+    lines = _wrap(draw, prompt[:PROMPT_CHARS], font, width * 0.8)
+    spacing = size // 4
+    block = len(lines) * size + (len(lines) - 1) * spacing
+    y = (height - block) / 2
+    for line in lines:
+        draw.text(
+            (width / 2, y + size / 2),
+            line,
+            fill=(255, 255, 255),
+            font=font,
+            anchor="mm",
+            stroke_width=max(1, size // 20),
+            stroke_fill=(0, 0, 0),
+        )
+        y += size + spacing
 
 
 def _pad_jpeg(data: bytes, minimum: int) -> bytes:
@@ -133,17 +189,26 @@ def read_stamp(data: bytes) -> tuple[str, int] | None:
 
 
 @functools.lru_cache(maxsize=48)
-def render_image(image_size: str, resolution: str, index: int, large: bool = False) -> bytes:
-    """Render result image ``index`` as JPEG bytes; ``large`` makes it at least 4 MiB."""
+def render_image(
+    image_size: str, resolution: str, index: int, large: bool = False, prompt: str = ""
+) -> bytes:
+    """Render result image ``index`` as JPEG bytes; ``large`` makes it at least 4 MiB.
+
+    A gradient in the index's colours with the ``prompt`` written across it, so a result
+    reads as the answer to its prompt; the label in the corner names index, size and
+    resolution.
+    """
     width, height = image_dimensions(image_size, resolution)
-    colour = _colour(index, image_size)
-    img = _gradient(width, height, colour)
+    img = _gradient(
+        width, height, _colour(index, image_size), _colour(index, image_size, shift=0.22)
+    )
     if large:
         # Noise does not compress, so it makes the file big; a band of it keeps 4K sane.
         rng = random.Random(f"{image_size}/{resolution}/{index}")
         rows = min(height, -(-_LARGE_TARGET // int(width * 1.15)))
         band = Image.frombytes("RGB", (width, rows), rng.randbytes(width * rows * 3))
         img.paste(band, (0, height - rows))
+    _prompt(img, prompt)
     _label(img, f"#{index} {image_size} {resolution}")
     out = io.BytesIO()
     img.save(out, "JPEG", quality=95 if large else 85)
@@ -156,14 +221,16 @@ def render_image(image_size: str, resolution: str, index: int, large: bool = Fal
 
 
 class ImageCache:
-    """Render images in a worker thread, once per (size, resolution, index, mode)."""
+    """Render images in a worker thread, once per (size, resolution, index, mode, prompt)."""
 
     def __init__(self) -> None:
-        self._pending: dict[tuple[str, str, int, bool], asyncio.Future[bytes]] = {}
+        self._pending: dict[tuple[str, str, int, bool, str], asyncio.Future[bytes]] = {}
 
-    async def get(self, image_size: str, resolution: str, index: int, large: bool) -> bytes:
+    async def get(
+        self, image_size: str, resolution: str, index: int, large: bool, prompt: str = ""
+    ) -> bytes:
         """Return the image bytes, rendering them off the event loop the first time."""
-        key = (image_size, resolution, index, large)
+        key = (image_size, resolution, index, large, prompt)
         fut = self._pending.get(key)
         if fut is None:
             fut = asyncio.ensure_future(asyncio.to_thread(render_image, *key))

@@ -705,6 +705,7 @@ class FakeKie:
             inp.get("image_resolution", "1K"),
             index,
             task.large,
+            str(inp.get("prompt", "")),
         )
         data = stamp_image(data, task.task_id, index)
         rec.status = 200
