@@ -1,4 +1,5 @@
-"""Entry point: `python -m bot` runs the bot; `check` and `migrate` are for operators."""
+"""Entry point: `python -m bot` runs the bot; `check` and `migrate` are for operators;
+`demo` runs it against the bundled stand-ins and writes a transcript (bot/demo/)."""
 
 from __future__ import annotations
 
@@ -118,13 +119,20 @@ async def run(settings: Settings) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse the command line, load settings and run the chosen command."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["demo"]:
+        # Needs no settings and reads no .env: it brings its own Discord and kie.ai.
+        from bot.demo.run import main as demo
+
+        return demo(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m bot", description=__doc__)
     parser.add_argument(
         "command",
         nargs="?",
         default="run",
-        choices=("run", "check", "migrate"),
-        help="run the bot (default), check the configuration, or apply migrations",
+        choices=("run", "check", "migrate", "demo"),
+        help="run the bot (default), check the configuration, apply migrations, or run the "
+        "demo (python -m bot demo --help)",
     )
     args = parser.parse_args(argv)
     # usecwd: the `.env` of the working directory (README), not of wherever bot/ is installed.

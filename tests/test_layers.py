@@ -60,6 +60,10 @@ NO_DISCORD = (
     "bot.web",
 )
 
+# The stand-ins ship in the package for `python -m bot demo`; only the demo may use them.
+STANDINS = "imagine_standins"
+STANDIN_USERS = ("bot.demo",)
+
 
 def _modules() -> dict[str, Path]:
     found = {}
@@ -162,3 +166,44 @@ def test_cogs_do_not_reach_into_each_others_private_modules() -> None:
             if parts[0] == "cogs" and len(parts) > 2 and parts[2].startswith("_"):
                 owner = ".".join(parts[:2])
                 assert name == owner or name.startswith(owner + "."), f"{name} imports {dep}"
+
+
+def _standin_imports(source: str) -> list[str]:
+    """Return the stand-in modules `source` imports (lazy and type-only imports included)."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == STANDINS]
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            found += [node.module] if node.module.split(".")[0] == STANDINS else []
+    return found
+
+
+def test_only_the_demo_imports_the_standins() -> None:
+    """bot/ and cogs/ never import imagine_standins, except the demo (bot/demo/)."""
+    offenders = {
+        name: imported
+        for name, path in MODULES.items()
+        if not any(name == u or name.startswith(u + ".") for u in STANDIN_USERS)
+        and (imported := _standin_imports(path.read_text()))
+    }
+    assert offenders == {}
+    assert any(
+        _standin_imports(MODULES[n].read_text()) for n in MODULES if n.startswith("bot.demo")
+    )
+
+
+def test_the_standin_rule_sees_every_kind_of_import() -> None:
+    """A lazy import, a `from` import and a plain one are caught; look-alike names are not."""
+    source = (
+        "import imagine_standins\n"
+        "def later():\n"
+        "    import imagine_standins.kie as kie\n"
+        "    from imagine_standins.discord import FakeDiscord\n"
+    )
+    assert _standin_imports(source) == [
+        "imagine_standins",
+        "imagine_standins.kie",
+        "imagine_standins.discord",
+    ]
+    assert _standin_imports("import imagine_standinsx\nfrom .imagine_standins import x\n") == []
