@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from imagine_standins.discord.world import Guild, shard_of
+
 if TYPE_CHECKING:
     from imagine_standins.discord.server import FakeDiscord
 
@@ -24,6 +26,10 @@ INTENT_GUILD_MEMBERS = 1 << 1
 INTENT_GUILD_PRESENCES = 1 << 8
 INTENT_GUILD_MESSAGES = 1 << 9
 CHUNK_SIZE = 1000
+# Discord's close codes for a bad `shard` in IDENTIFY, and for a session that would serve
+# more guilds than one session may (https://discord.com/developers/docs/topics/opcodes-and-status-codes).
+CLOSE_INVALID_SHARD = 4010
+CLOSE_SHARDING_REQUIRED = 4011
 
 
 @dataclass
@@ -38,7 +44,13 @@ class GatewaySession:
     identified: bool = False
     resumed: bool = False
     heartbeats: int = 0
+    #: ``(shard_id, shard_count)`` from IDENTIFY; None: one session for every guild.
+    shard: tuple[int, int] | None = None
     received: list[dict[str, Any]] = field(default_factory=list)
+
+    def serves(self, guild_id: int) -> bool:
+        """Return whether this session receives the guild's events."""
+        return self.shard is None or shard_of(guild_id, self.shard[1]) == self.shard[0]
 
     async def send(self, op: int, d: Any = None, t: str | None = None) -> None:
         """Send one frame (dispatches get the next sequence number)."""
@@ -113,6 +125,16 @@ class Gateway:
             return
         world = self.fake.world
         self.identify_payloads.append(d)
+        try:
+            shard = _shard(d.get("shard"))
+        except ValueError:
+            await session.ws.close(code=CLOSE_INVALID_SHARD, message=b"Invalid shard.")
+            return
+        session.shard = shard
+        guilds = [g for g in world.guilds.values() if session.serves(g.guild_id)]
+        if len(guilds) > self.fake.max_guilds_per_session:
+            await session.ws.close(code=CLOSE_SHARDING_REQUIRED, message=b"Sharding required.")
+            return
         session.intents = int(d.get("intents") or 0)
         session.session_id = secrets.token_hex(16)
         self._by_session_id[session.session_id] = session
@@ -124,7 +146,7 @@ class Gateway:
                 "mfa_enabled": False,
                 "flags": 0,
             },
-            "guilds": [{"id": str(world.guild_id), "unavailable": True}],
+            "guilds": [{"id": str(g.guild_id), "unavailable": True} for g in guilds],
             "session_id": session.session_id,
             "session_type": "normal",
             "resume_gateway_url": self.fake.gateway_url,
@@ -136,14 +158,14 @@ class Gateway:
             "geo_ordered_rtc_regions": ["us-east"],
             "auth_session_id_hash": "fake",
         }
-        shard = d.get("shard")
         if shard is not None:
-            ready["shard"] = shard
+            ready["shard"] = list(shard)
         await session.send(0, ready, "READY")
-        # Without the presences intent Discord only sends the bot's own member (and voice
-        # members); clients with the members intent then ask for chunks (op 8).
-        members = None if session.intents & INTENT_GUILD_PRESENCES else [world.bot_member]
-        await session.send(0, world.guild_payload(members=members), "GUILD_CREATE")
+        for guild in guilds:
+            # Without the presences intent Discord only sends the bot's own member (and
+            # voice members); clients with the members intent then ask for chunks (op 8).
+            members = None if session.intents & INTENT_GUILD_PRESENCES else [guild.bot_member]
+            await session.send(0, guild.guild_payload(members=members), "GUILD_CREATE")
         session.identified = True
         self.identified.set()
 
@@ -155,6 +177,7 @@ class Gateway:
         session.session_id = old.session_id
         session.seq = max(old.seq, int(d.get("seq") or 0))
         session.intents = old.intents
+        session.shard = old.shard
         session.identified = True
         session.resumed = True
         self._by_session_id[session.session_id] = session
@@ -162,8 +185,10 @@ class Gateway:
         self.resumed.set()
 
     async def _request_members(self, session: GatewaySession, d: dict[str, Any]) -> None:
-        world = self.fake.world
-        members = list(world.members.values())
+        guild = self._guild(session, d.get("guild_id"))
+        if guild is None:
+            return  # Discord answers nothing for a guild the session does not serve
+        members = list(guild.members.values())
         query = d.get("query")
         if d.get("user_ids"):
             wanted = {int(u) for u in d["user_ids"]}
@@ -176,7 +201,7 @@ class Gateway:
         chunks = [members[i : i + CHUNK_SIZE] for i in range(0, len(members), CHUNK_SIZE)] or [[]]
         for index, chunk in enumerate(chunks):
             payload: dict[str, Any] = {
-                "guild_id": str(world.guild_id),
+                "guild_id": str(guild.guild_id),
                 "members": [m.to_payload() for m in chunk],
                 "chunk_index": index,
                 "chunk_count": len(chunks),
@@ -185,11 +210,22 @@ class Gateway:
                 payload["nonce"] = d["nonce"]
             await session.send(0, payload, "GUILD_MEMBERS_CHUNK")
 
-    async def dispatch(self, event: str, data: dict[str, Any], *, intent: int = 0) -> int:
-        """Send a dispatch to every identified session (that has ``intent``, if given)."""
+    def _guild(self, session: GatewaySession, raw: Any) -> Guild | None:
+        try:
+            guild = self.fake.world.guilds.get(int(raw))
+        except (TypeError, ValueError):
+            return None
+        return guild if guild is not None and session.serves(guild.guild_id) else None
+
+    async def dispatch(
+        self, event: str, data: dict[str, Any], *, guild_id: int, intent: int = 0
+    ) -> int:
+        """Send a guild's dispatch to the sessions of its shard (that have ``intent``, if given)."""
         sent = 0
         for session in self.active:
             if intent and not session.intents & intent:
+                continue
+            if not session.serves(guild_id):
                 continue
             await session.send(0, data, event)
             sent += 1
@@ -205,3 +241,19 @@ class Gateway:
         """Close every socket (going away)."""
         for session in list(self.sessions):
             await session.ws.close(code=1001, message=b"Fake Discord shutting down")
+
+
+def _shard(raw: Any) -> tuple[int, int] | None:
+    """Read IDENTIFY's ``shard`` (None when absent); ValueError when Discord would refuse it."""
+    if raw is None:
+        return None
+    if (
+        not isinstance(raw, list)
+        or len(raw) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in raw)
+    ):
+        raise ValueError(f"shard must be [shard_id, shard_count], got {raw!r}")
+    shard_id, count = raw
+    if count < 1 or not 0 <= shard_id < count:
+        raise ValueError(f"no shard {shard_id} among {count}")
+    return shard_id, count

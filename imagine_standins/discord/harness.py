@@ -214,8 +214,8 @@ class Harness:
         (default: the member's ``user.locale``), sent as the interaction's ``locale``.
         """
         root, *path = name.split()
-        definition = self._find_command(root, 1)
-        channel = channel or self.world.channel
+        channel = channel or self.world.guilds[member.guild_id].channel
+        definition = self._find_command(root, 1, channel.guild_id)
         resolved: dict[str, dict[str, Any]] = {}
         defs = definition.get("options") if definition is not None else None
         nodes: list[tuple[str, int]] = []
@@ -323,8 +323,8 @@ class Harness:
                 components.append(
                     {"type": 18, "component": self._modal_value(row["component"], values)}
                 )
-        member = member or self.world.members[source.member_id]
-        channel = self.world.channels[source.channel_id]
+        channel = self._channel_by_id(source.channel_id)
+        member = member or self.world.guild_of(channel).members[source.member_id]
         message = self.messages.get(source.source_message_id or 0)
         return await self._dispatch_interaction(
             5,
@@ -335,8 +335,14 @@ class Harness:
         )
 
     # ------------------------------------------------------------------ internals
-    def _find_command(self, name: str, kind: int) -> dict[str, Any] | None:
-        for scope in (self.world.guild_id, "global"):
+    def _channel_by_id(self, channel_id: int) -> Channel:
+        channel = self.world.find_channel(channel_id)
+        if channel is None:
+            raise KeyError(f"no channel {channel_id} in any guild")
+        return channel
+
+    def _find_command(self, name: str, kind: int, guild_id: int) -> dict[str, Any] | None:
+        for scope in (guild_id, "global"):
             for cmd in self.commands.get(scope, []):
                 if cmd["name"] == name and cmd.get("type", 1) == kind:
                     return cmd
@@ -416,7 +422,7 @@ class Harness:
     def _resolve(
         self, kind: int, value: Any, member: Member, resolved: dict[str, dict[str, Any]]
     ) -> Any:
-        world = self.world
+        world = self.world.guilds[member.guild_id]  # options resolve within the member's guild
         if kind in (OPTION_USER, OPTION_MENTIONABLE) and isinstance(value, Member | User | int):
             uid = value if isinstance(value, int) else value.id
             if uid in world.members:
@@ -466,7 +472,7 @@ class Harness:
         member: Member,
         attachment_size_limit: int | None,
     ) -> InteractionRecord:
-        channel = self.world.channels[msg.channel_id]
+        channel = self._channel_by_id(msg.channel_id)
         return await self._dispatch_interaction(
             3,
             data,
@@ -506,7 +512,11 @@ class Harness:
     ) -> InteractionRecord:
         if not self.gateway.active:
             raise RuntimeError("no identified gateway session: start the bot and wait_identified()")
-        world = self.world
+        world = self.world.guild_of(channel)
+        if member.guild_id != world.guild_id:
+            raise ValueError(
+                f"{member.user.username} of guild {member.guild_id} is not in {channel}"
+            )
         # As Discord: the member's client language, and the server's preferred one.
         locale = member.user.locale if locale is None else locale
         for value in (locale, world.preferred_locale):
@@ -521,7 +531,7 @@ class Harness:
         member_payload["permissions"] = str(world.channel_permissions(member, channel))
         payload: dict[str, Any] = {
             "id": str(interaction_id),
-            "application_id": str(world.application_id),
+            "application_id": str(self.world.application_id),
             "type": itype,
             "data": data,
             "guild_id": str(world.guild_id),
@@ -555,6 +565,7 @@ class Harness:
         )
         self.interactions[interaction_id] = record
         self._by_token[token] = record
-        await self.gateway.dispatch("INTERACTION_CREATE", payload)
+        # Only the session of the guild's shard hears it (none connected: nobody answers).
+        await self.gateway.dispatch("INTERACTION_CREATE", payload, guild_id=world.guild_id)
         self._notify()
         return record

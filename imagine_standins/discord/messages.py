@@ -54,7 +54,7 @@ class MessageStore:
         raise NotImplementedError
 
     def _user_payloads(self) -> dict[int, dict[str, Any]]:
-        return {uid: m.user.to_payload() for uid, m in self.world.members.items()}
+        return {uid: user.to_payload() for uid, user in self.world.users().items()}
 
     def message_payload(self, message: StoredMessage) -> dict[str, Any]:
         """Return the message object Discord would answer with."""
@@ -65,12 +65,12 @@ class MessageStore:
             attachment["url"] = attachment["proxy_url"] = self.cdn.refresh(attachment["url"])
         if message.interaction_id is not None:
             inter = self.interactions[message.interaction_id]
-            member = self.world.members[inter.member_id]
+            user = self.world.users()[inter.member_id]
             payload["interaction_metadata"] = {
                 "id": str(inter.id),
                 "type": inter.type,
-                "user": member.user.to_payload(),
-                "authorizing_integration_owners": {"0": str(self.world.guild_id)},
+                "user": user.to_payload(),
+                "authorizing_integration_owners": {"0": str(message.guild_id)},
             }
         return payload
 
@@ -163,8 +163,9 @@ class MessageStore:
         return result
 
     def _apply_mentions(self, message: StoredMessage, *, notify: bool) -> None:
-        world = self.world
-        channel = world.channels[message.channel_id]
+        channel = self.world.find_channel(message.channel_id)
+        assert channel is not None  # messages are only stored in existing channels
+        world = self.world.guild_of(channel)
         author_perms = world.channel_permissions(world.bot_member, channel)
         users, roles, everyone = mentioned(message.content)
         allowed = message.allowed_mentions
@@ -223,7 +224,7 @@ class MessageStore:
         message = StoredMessage(
             id=self.snowflakes.next(),
             channel_id=channel_id,
-            guild_id=self.world.guild_id,
+            guild_id=self._guild_id_of(channel_id),
             author=self.world.bot_user.to_payload(),
             created=self.now(),
             kind=kind,
@@ -319,4 +320,10 @@ class MessageStore:
             data = self.message_payload(message)
             if event == "MESSAGE_CREATE" and message.nonce is not None:
                 data["nonce"] = message.nonce
-        await self.gateway.dispatch(event, data, intent=INTENT_GUILD_MESSAGES)
+        await self.gateway.dispatch(
+            event, data, guild_id=message.guild_id, intent=INTENT_GUILD_MESSAGES
+        )
+
+    def _guild_id_of(self, channel_id: int) -> int:
+        channel = self.world.find_channel(channel_id)
+        return self.world.guild_id if channel is None else channel.guild_id

@@ -31,7 +31,7 @@ from imagine_standins.discord.rules import (
     error,
     unknown,
 )
-from imagine_standins.discord.world import Channel, Perm
+from imagine_standins.discord.world import Channel, Guild, Perm
 
 #: ``name: (limit, per seconds)``; which routes use which bucket is in ``ROUTES``.
 DEFAULT_RATE_LIMITS: dict[str, tuple[int, float]] = {
@@ -167,6 +167,8 @@ class RestRoutes(MessageStore):
     commands: dict[str | int, list[dict[str, Any]]]
     command_syncs: dict[str | int, int]
     _by_token: dict[str, InteractionRecord]
+    max_guilds_per_session: int
+    guilds_per_recommended_shard: int
 
     @property
     def gateway_url(self) -> str:  # pragma: no cover - provided by FakeDiscord
@@ -185,13 +187,24 @@ class RestRoutes(MessageStore):
 
     async def _get_gateway_bot(self, rec: RecordedRequest) -> tuple[int, Any]:
         limit = {"total": 1000, "remaining": 999, "reset_after": 14400000, "max_concurrency": 1}
-        return 200, {"url": self.gateway_url, "shards": 1, "session_start_limit": limit}
+        # Discord recommends a shard per so many guilds (1000 in its docs), at least one.
+        per = self.guilds_per_recommended_shard
+        shards = max(1, -(-len(self.world.guilds) // per))
+        return 200, {"url": self.gateway_url, "shards": shards, "session_start_limit": limit}
 
     def _channel(self, rec: RecordedRequest) -> Channel:
-        channel = self.world.channels.get(int(rec.params["channel_id"]))
+        raw = rec.params["channel_id"]
+        channel = self.world.find_channel(int(raw)) if raw.isdigit() else None
         if channel is None:
             raise error(UNKNOWN_CHANNEL)
         return channel
+
+    def _guild(self, rec: RecordedRequest) -> Guild:
+        raw = rec.params["guild_id"]
+        guild = self.world.guilds.get(int(raw)) if raw.isdigit() else None
+        if guild is None:
+            raise unknown("Guild", 10004)
+        return guild
 
     async def _get_channel(self, rec: RecordedRequest) -> tuple[int, Any]:
         return 200, self._channel(rec).to_payload()
@@ -201,35 +214,32 @@ class RestRoutes(MessageStore):
         return 204, None
 
     async def _get_guild(self, rec: RecordedRequest) -> tuple[int, Any]:
-        if int(rec.params["guild_id"]) != self.world.guild_id:
-            raise unknown("Guild", 10004)
-        payload = self.world.guild_payload(members=[])
+        payload = self._guild(rec).guild_payload(members=[])
         for key in ("members", "channels", "threads", "voice_states", "presences"):
             payload.pop(key)
         return 200, payload
 
     async def _get_member(self, rec: RecordedRequest) -> tuple[int, Any]:
-        if int(rec.params["guild_id"]) != self.world.guild_id:
-            raise unknown("Guild", 10004)
-        member = self.world.members.get(int(rec.params["user_id"]))
+        member = self._guild(rec).members.get(int(rec.params["user_id"]))
         if member is None:
             raise unknown("Member", 10007)
         return 200, member.to_payload()
 
     async def _get_user(self, rec: RecordedRequest) -> tuple[int, Any]:
-        member = self.world.members.get(int(rec.params["user_id"]))
-        if member is None:
+        user = self.world.users().get(int(rec.params["user_id"]))
+        if user is None:
             raise unknown("User", 10013)
-        return 200, member.user.to_payload()
+        return 200, user.to_payload()
 
     # ------------------------------------------------------------------ commands
     def _command_scope(self, rec: RecordedRequest) -> str | int:
         if int(rec.params["application_id"]) != self.world.application_id:
             raise error(MISSING_ACCESS)
         if "guild_id" in rec.params:
-            if int(rec.params["guild_id"]) != self.world.guild_id:
+            guild = self.world.guilds.get(int(rec.params["guild_id"]))
+            if guild is None:
                 raise error(MISSING_ACCESS)
-            return self.world.guild_id
+            return guild.guild_id
         return "global"
 
     async def _put_commands(self, rec: RecordedRequest) -> tuple[int, Any]:
@@ -265,7 +275,8 @@ class RestRoutes(MessageStore):
 
     # ------------------------------------------------------------------ channel messages
     def _bot_perms(self, channel: Channel) -> int:
-        return self.world.channel_permissions(self.world.bot_member, channel)
+        guild = self.world.guild_of(channel)
+        return guild.channel_permissions(guild.bot_member, channel)
 
     def _visible_message(self, channel: Channel, message_id: str) -> StoredMessage:
         message = self.messages.get(int(message_id)) if message_id.isdigit() else None
@@ -305,7 +316,7 @@ class RestRoutes(MessageStore):
             payload,
             channel_id=channel.id,
             kind="channel",
-            size_limit=self.world.guild_upload_limit,
+            size_limit=self.world.guild_of(channel).guild_upload_limit,
             flags=flags & SETTABLE_FLAGS,
         )
         message.nonce, message.enforce_nonce = nonce, enforce
@@ -375,7 +386,8 @@ class RestRoutes(MessageStore):
         message = self._visible_message(channel, rec.params["message_id"])
         if int(message.author["id"]) != self.world.bot_user.id:
             raise error(CANNOT_EDIT_OTHERS)
-        self._edit(rec, message, dict(rec.json or {}), self.world.guild_upload_limit)
+        limit = self.world.guild_of(channel).guild_upload_limit
+        self._edit(rec, message, dict(rec.json or {}), limit)
         await self._broadcast("MESSAGE_UPDATE", message)
         return 200, self.message_payload(message)
 

@@ -107,6 +107,14 @@ class FakeDiscord(RestRoutes, Harness):
         heartbeat_interval: seconds announced in HELLO.
         dispatch_messages: send MESSAGE_CREATE/UPDATE/DELETE for non-ephemeral messages to
             sessions with the guild messages intent, as Discord does.
+        max_guilds_per_session: an IDENTIFY whose session would serve more guilds is closed
+            with 4011 Sharding required (Discord: 2500).
+        guilds_per_recommended_shard: ``GET /gateway/bot`` recommends a shard per so many
+            guilds (Discord: 1000).
+
+    Sharding: ``world.add_guild(name, shard=(id, count))`` adds guilds; a session that
+    identified with ``shard: [id, count]`` receives only the events of the guilds on its
+    shard, ``(guild_id >> 22) % count``, and an invalid shard is closed with 4010.
     """
 
     def __init__(
@@ -121,6 +129,8 @@ class FakeDiscord(RestRoutes, Harness):
         extra_members: int = 0,
         heartbeat_interval: float = 41.25,
         dispatch_messages: bool = True,
+        max_guilds_per_session: int = 2500,
+        guilds_per_recommended_shard: int = 1000,
     ) -> None:
         self.token = token
         self.callback_window = callback_window
@@ -130,6 +140,8 @@ class FakeDiscord(RestRoutes, Harness):
         self.nonce_window = 5 * 60.0
         self.heartbeat_interval = heartbeat_interval
         self.dispatch_messages = dispatch_messages
+        self.max_guilds_per_session = max_guilds_per_session
+        self.guilds_per_recommended_shard = guilds_per_recommended_shard
         self.rate_limits = {**DEFAULT_RATE_LIMITS, **(rate_limits or {})}
         self.snowflakes = Snowflakes()
         self.world = World(self.snowflakes, guild_upload_limit=guild_upload_limit)

@@ -1,4 +1,4 @@
-"""The world the Discord stand-in serves: one application, its bot, one guild and its members.
+"""The world the Discord stand-in serves: one application, its bot, its guilds and their members.
 
 Everything here is plain data plus the payload builders that turn it into the JSON shapes
 Discord's API v10 sends. No discord.py import: the stand-in models Discord, not the library.
@@ -201,6 +201,8 @@ class Member:
     role_ids: list[int]
     joined_at: float
     nick: str | None = None
+    #: The guild this membership is in (a user is a member of each guild separately).
+    guild_id: int = 0
 
     @property
     def id(self) -> int:
@@ -232,22 +234,34 @@ class Member:
         return payload
 
 
-class World:
-    """Application, bot user, one guild with roles, channels and members."""
+class Guild:
+    """One guild the bot is in: its roles, channels and members (the bot among them).
 
-    def __init__(self, snowflakes: Snowflakes, *, guild_upload_limit: int = 10 * MIB) -> None:
+    Every guild has the same cast (owner, admin, moderator, alice, bob, carol, dave: one
+    user each, a member of every guild) with roles and channels of its own.
+    """
+
+    def __init__(
+        self,
+        snowflakes: Snowflakes,
+        *,
+        guild_id: int,
+        name: str,
+        bot_user: User,
+        owner_user: User,
+        cast: dict[str, User] | None = None,
+        guild_upload_limit: int = 10 * MIB,
+    ) -> None:
         self.snowflakes = snowflakes
         now = time.time()
-        self.application_id = snowflakes.next()
-        self.bot_user = User(snowflakes.next(), "Imagine Test Bot", bot=True)
-        self.owner_user = User(snowflakes.next(), "owner", "Guild Owner")
-        self.guild_id = snowflakes.next()
-        self.guild_name = "Fake Guild"
+        self.bot_user = bot_user
+        self.owner_user = owner_user
+        self.guild_id = guild_id
+        self.guild_name = name
         #: The server's preferred locale ("Community" servers choose it): GUILD_CREATE's
         #: ``preferred_locale`` and every interaction's ``guild_locale``.
         self.preferred_locale = "en-US"
         self.guild_upload_limit = guild_upload_limit
-        self.verify_key = "0" * 64
 
         self.everyone = Role(self.guild_id, "@everyone", EVERYONE_DEFAULT, 0)
         self.artists_role = Role(snowflakes.next(), "Artists", 0, 1, mentionable=True)
@@ -279,23 +293,33 @@ class World:
             c.id: c for c in (self.channel, self.nsfw_channel, self.other_channel)
         }
 
+        def person(username: str, global_name: str) -> User:
+            if cast is not None:
+                return cast[username]
+            return User(snowflakes.next(), username, global_name)
+
         self.members: dict[int, Member] = {}
         self._extra = itertools.count(1)
         self.bot_member = self._add(self.bot_user, [self.bot_role.id], now)
         self.owner = self._add(self.owner_user, [], now)
-        self.admin = self._add(User(snowflakes.next(), "admin", "Ada Admin"), [self.admins_role.id])
-        self.moderator = self._add(
-            User(snowflakes.next(), "moderator", "Mo Moderator"), [self.moderators_role.id]
-        )
-        self.alice = self._add(User(snowflakes.next(), "alice", "Alice"), [self.artists_role.id])
-        self.bob = self._add(User(snowflakes.next(), "bob", "Bob"), [])
-        self.carol = self._add(User(snowflakes.next(), "carol", "Carol"), [])
-        self.dave = self._add(User(snowflakes.next(), "dave", "Dave"), [])
+        self.admin = self._add(person("admin", "Ada Admin"), [self.admins_role.id])
+        self.moderator = self._add(person("moderator", "Mo Moderator"), [self.moderators_role.id])
+        self.alice = self._add(person("alice", "Alice"), [self.artists_role.id])
+        self.bob = self._add(person("bob", "Bob"), [])
+        self.carol = self._add(person("carol", "Carol"), [])
+        self.dave = self._add(person("dave", "Dave"), [])
         #: The ordinary members (no moderation or admin role).
         self.ordinary_members = [self.alice, self.bob, self.carol, self.dave]
 
+    @property
+    def cast(self) -> dict[str, User]:
+        """Return the users every guild shares, by username."""
+        people = (self.admin, self.moderator, *self.ordinary_members)
+        return {m.user.username: m.user for m in people}
+
     def _add(self, user: User, role_ids: list[int], joined: float | None = None) -> Member:
-        member = Member(user, role_ids, joined if joined is not None else time.time())
+        joined_at = joined if joined is not None else time.time()
+        member = Member(user, role_ids, joined_at, guild_id=self.guild_id)
         self.members[user.id] = member
         return member
 
@@ -401,6 +425,78 @@ class World:
             "nsfw": False,
         }
 
+    def interaction_channel_payload(self, channel: Channel, member: Member) -> dict[str, Any]:
+        """Return a channel object as interactions and resolved data carry it."""
+        payload = channel.to_payload()
+        payload["permissions"] = str(self.channel_permissions(member, channel))
+        return payload
+
+
+class World(Guild):
+    """The application, its bot user, and the guilds the bot is in.
+
+    The world is also its first guild, so that the many tests that know one guild keep
+    writing ``world.alice`` and ``world.channel``; ``add_guild`` adds more (sharding).
+    """
+
+    def __init__(self, snowflakes: Snowflakes, *, guild_upload_limit: int = 10 * MIB) -> None:
+        self.application_id = snowflakes.next()
+        bot_user = User(snowflakes.next(), "Imagine Test Bot", bot=True)
+        owner_user = User(snowflakes.next(), "owner", "Guild Owner")
+        super().__init__(
+            snowflakes,
+            guild_id=snowflakes.next(),
+            name="Fake Guild",
+            bot_user=bot_user,
+            owner_user=owner_user,
+            guild_upload_limit=guild_upload_limit,
+        )
+        self.verify_key = "0" * 64
+        self.guilds: dict[int, Guild] = {self.guild_id: self}
+
+    def add_guild(self, name: str, *, shard: tuple[int, int] | None = None) -> Guild:
+        """Add a guild with the same cast; with ``shard=(id, count)``, one on that shard.
+
+        Discord routes a guild to shard ``(guild_id >> 22) % count``; the id's timestamp is
+        moved back by whole milliseconds until it lands there.
+        """
+        at = time.time()
+        guild_id = self.snowflakes.next(at)
+        if shard is not None:
+            shard_id, count = shard
+            if not 0 <= shard_id < count:
+                raise ValueError(f"no shard {shard_id} among {count}")
+            while shard_of(guild_id, count) != shard_id:
+                at -= 0.001
+                guild_id = self.snowflakes.next(at)
+        guild = Guild(
+            self.snowflakes,
+            guild_id=guild_id,
+            name=name,
+            bot_user=self.bot_user,
+            owner_user=self.owner_user,
+            cast=self.cast,
+            guild_upload_limit=self.guild_upload_limit,
+        )
+        self.guilds[guild_id] = guild
+        return guild
+
+    def find_channel(self, channel_id: int) -> Channel | None:
+        """Return the channel with this id in any guild."""
+        for guild in self.guilds.values():
+            channel = guild.channels.get(channel_id)
+            if channel is not None:
+                return channel
+        return None
+
+    def guild_of(self, channel: Channel) -> Guild:
+        """Return the guild a channel is in."""
+        return self.guilds[channel.guild_id]
+
+    def users(self) -> dict[int, User]:
+        """Return every user the bot can see (members of any of its guilds)."""
+        return {uid: m.user for g in self.guilds.values() for uid, m in g.members.items()}
+
     def application_payload(self) -> dict[str, Any]:
         """Return ``GET /oauth2/applications/@me``."""
         return {
@@ -421,11 +517,10 @@ class World:
             "tags": [],
             "redirect_uris": [],
             "interactions_endpoint_url": None,
-            "approximate_guild_count": 1,
+            "approximate_guild_count": len(self.guilds),
         }
 
-    def interaction_channel_payload(self, channel: Channel, member: Member) -> dict[str, Any]:
-        """Return a channel object as interactions and resolved data carry it."""
-        payload = channel.to_payload()
-        payload["permissions"] = str(self.channel_permissions(member, channel))
-        return payload
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Return the shard that receives a guild's events (Discord's formula)."""
+    return (guild_id >> 22) % shard_count
