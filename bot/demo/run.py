@@ -55,10 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The bot logs only what goes wrong; the progress line tells the rest.
     logging.basicConfig(level=logging.ERROR, format="%(levelname)s %(name)s: %(message)s")
     progress = ProgressLine(total=len(STEPS) + 2)
+    path = args.out / TRANSCRIPT_NAME
     try:
-        html = asyncio.run(play(progress))
+        # Before the session, so an unusable --out is said at once, not after it.
         args.out.mkdir(parents=True, exist_ok=True)
-        path = args.out / TRANSCRIPT_NAME
+        html = asyncio.run(play(progress))
         path.write_text(html, encoding="utf-8")
     except KeyboardInterrupt:
         progress.end()

@@ -5,10 +5,14 @@ from __future__ import annotations
 import base64
 import io
 import re
+import subprocess
+import sys
 from collections import Counter
+from pathlib import Path
 
 from PIL import Image
 
+from bot.demo.progress import ProgressLine
 from bot.demo.script import BLOCKED_WORD, STEPS
 from imagine_standins.kie import read_stamp
 from tests.demo.conftest import DemoRun
@@ -127,3 +131,38 @@ def test_members_have_drawn_avatars(demo_run: DemoRun) -> None:
     assert len(avatars) == 6
     for data in avatars:
         assert Image.open(io.BytesIO(data)).size == (80, 80)
+
+
+def test_an_unusable_out_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """--out naming a file fails at once: exit 1, one line saying why, nothing else."""
+    taken = tmp_path / "a-file"
+    taken.write_text("not a directory")
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "demo", "--out", str(taken)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout == ""
+    [line] = done.stderr.splitlines()
+    assert line.startswith("demo: failed: ") and str(taken) in line
+
+
+def test_on_a_terminal_the_progress_line_is_rewritten_in_place() -> None:
+    """A TTY sees each step replace the last (carriage return, erase line), then a newline."""
+
+    class Terminal(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    screen = Terminal()
+    progress = ProgressLine(total=3, stream=screen)
+    progress.step(1, "starting")
+    progress.step(2, "working")
+    progress.end()
+    written = screen.getvalue()
+    assert re.fullmatch(
+        r"\r\x1b\[K\[1/3\] starting \(0 s\)\r\x1b\[K\[2/3\] working \(0 s\)\n", written
+    )
