@@ -35,7 +35,7 @@ from bot.kie import CREATE_TASK_LIMIT
 __all__ = ["CREATE_RATE", "Places", "expected_start"]
 
 # createTasks kie takes per second at most: 20 per 10 s, as the client spaces them (with its
-# margin; bot/kie/limiter.py). About 1.95.
+# margin; bot/kie/limiter.py). About 1.98.
 CREATE_RATE = CREATE_TASK_LIMIT.max_calls / (CREATE_TASK_LIMIT.window + CREATE_TASK_LIMIT.margin)
 
 
