@@ -73,15 +73,20 @@ class Endings:
         state: JobState,
         *,
         expect: set[JobState] | frozenset[JobState],
+        fence: bool = True,
         **fields: Any,
     ) -> Job | None:
-        """Give the job its final state and settle (delivered) or refund its quota, at once."""
+        """Give the job its final state and settle (delivered) or refund its quota, at once.
+
+        Fenced unless `fence` is False (a member's cancel, which any process may write).
+        """
         now = self.clock()
         async with self.store.db.transaction() as tx:
             job = await self.store.update(
                 job_id,
                 expect=expect,
                 conn=tx,
+                fence=fence,
                 state=state,
                 finished_at=now,
                 updated_at=now,

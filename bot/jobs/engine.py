@@ -15,6 +15,14 @@ for as long as kie could still finish it, and a callback carrying the job's toke
 the task the moment it arrives; without callbacks nothing can reconcile it (kie has no list
 endpoint), so the member is told at once and refunded. kie's "not now" (429, maintenance)
 puts the job back at the front of its member's line and pauses submissions.
+
+Several processes may share one PostgreSQL database: each drives only the jobs it holds a
+lease on (bot/jobs/leases.py), takes back its own at start, renews them on a timer, and
+now and then takes the jobs of a process that stopped renewing. A write refused because the
+lease was lost (LeaseLost) stops that job here without another write or post. A kie callback
+or a member's cancel may reach any process: the one that gets it writes what anybody may
+write, then tells the owner on the Notifier's "jobs" channel (payload: the job id), and the
+owner looks at the job again at once.
 """
 
 from __future__ import annotations
@@ -26,8 +34,10 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from bot.cluster.notify import RESYNC, Notifier
 from bot.jobs.config import EngineConfig
 from bot.jobs.endings import Endings, count_transition
+from bot.jobs.leases import LeaseLost, Leases
 from bot.jobs.line import Line
 from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure
@@ -41,9 +51,12 @@ from bot.jobs.submit import Created, KieBusy, NotNow, Unconfirmed, send_create_t
 from bot.jobs.watch import confirm_task, poll_plan, record_cost_after_cancel, watch_running
 from bot.kie import TaskRecord, TaskState
 
-__all__ = ["JobEngine"]
+__all__ = ["JOBS_CHANNEL", "JobEngine"]
 
 log = logging.getLogger(__name__)
+
+# The Notifier channel on which a process tells a job's owner to look at the job again.
+JOBS_CHANNEL = "jobs"
 
 
 class JobEngine:
@@ -60,7 +73,13 @@ class JobEngine:
         quota: QuotaLedger | None = None,
         clock: Callable[[], float] = time.time,
         peek: Peek | None = None,
+        notifier: Notifier | None = None,
     ) -> None:
+        if store.leases is None:
+            # The only process on its database: its leases are a formality, same code path.
+            store.leases = Leases.single_process()
+        self.leases: Leases = store.leases
+        self.notifier = notifier or Notifier()
         self.store = store
         # Looks at an edit job's reference images when kie fails its task (references.py).
         self.peek = peek
@@ -88,6 +107,12 @@ class JobEngine:
         self._submits: dict[asyncio.Future[None], str] = {}
         self._sending: set[str] = set()
         self._places_task: asyncio.Task[None] | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        # Each held job's running steps, so that a job taken over stops here at once.
+        self._steps: dict[str, set[asyncio.Future[Any]]] = {}
+        # Jobs whose callback-named task is being confirmed, and whose cost is followed.
+        self._adopting: set[str] = set()
+        self._following: set[str] = set()
         self.busy = KieBusy(clock=clock, maintenance_give_up=config.maintenance_give_up)
         # False from the moment a shutdown begins: admission then refuses new requests.
         self.accepting = True
@@ -95,10 +120,11 @@ class JobEngine:
     # -- lifecycle -------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Settle what a crash left reserved, resume unfinished jobs, start the submit workers."""
+        """Settle what a crash left reserved, resume our jobs, start the submit workers."""
         swept = await self.quota.sweep()
         if swept:
             log.warning("settled %d quota reservation(s) left behind by an ended job", swept)
+        self.notifier.subscribe(JOBS_CHANNEL, self._told)
         await self.resume()
         self._places_task = asyncio.create_task(
             self.places.run(self._progress, clock=self.clock), name="places"
@@ -107,11 +133,25 @@ class JobEngine:
             asyncio.create_task(self._submit_worker(), name=f"kie-submit-{i}")
             for i in range(self.config.submit_workers)
         ]
+        self._keeper = asyncio.create_task(self._keep_leases(), name="job-leases")
 
     async def resume(self) -> None:
-        """Pick up every unfinished job where its row says it stopped."""
-        jobs = await self.store.unfinished()
+        """Take back this instance's jobs and every job nobody holds; go on where each stopped."""
+        jobs = await self.store.take_leases(own=True, follow_since=self._follow_since())
+        self._resume(jobs)
+        if jobs:
+            log.info("resumed %d job(s) (lease owner %s)", len(jobs), self.leases.owner)
+
+    def _follow_since(self) -> float:
+        return self.clock() - self.config.give_up_after
+
+    def _resume(self, jobs: list[Job]) -> None:
+        """Go on with jobs just taken, each where its row says it stopped."""
         for job in jobs:
+            if job.state.finished:
+                # kie bills a task that runs on after a cancel: keep following it.
+                self._follow_cost(job)
+                continue
             if job.state is JobState.QUEUED:
                 self.line.put(job)
                 self.places.unseen(job.id)  # its message shows an old place
@@ -121,16 +161,92 @@ class JobEngine:
             if job.state is JobState.SUBMITTING:
                 self._spawn(self._reconcile_unknown(job), job)
                 if job.task_id is not None:  # a callback named it; confirm before adopting
-                    self._spawn(self._adopt_from_callback(job, job.task_id), job)
+                    self._adopt_named(job, job.task_id)
             elif job.state is JobState.RUNNING:
                 self._spawn(self._watch(job), job)
             elif job.state is JobState.DELIVERING:
                 self._spawn_delivery(job, resumed=True)
-        # kie bills a task that runs on after a cancel: keep following it across restarts.
-        for ended in await self.store.costs_to_follow(self.clock() - self.config.give_up_after):
-            self._spawn(self._record_cost(ended), ended)
-        if jobs:
-            log.info("resumed %d unfinished job(s)", len(jobs))
+
+    # -- leases ----------------------------------------------------------------------------
+
+    async def _keep_leases(self) -> None:
+        """Renew our leases; stop the jobs another process took; take those nobody holds."""
+        renewed = time.monotonic()
+        while True:
+            await asyncio.sleep(self.leases.renew_every)
+            try:
+                for job_id in await self.store.renew_leases():
+                    log.warning("job=%s: taken over by another process; stopped here", job_id)
+                    self._lost(job_id)
+                renewed = time.monotonic()
+                taken = await self.store.take_leases(follow_since=self._follow_since())
+            except Exception as exc:  # noqa: BLE001 - the database may be back next time
+                log.warning("leases not renewed: %r", exc)
+                taken = []
+            if time.monotonic() - renewed > self.leases.seconds:
+                # Unrenewed this long, every lease may be another process's now.
+                for job_id in self.leases.held():
+                    self.leases.drop(job_id)
+                    self._lost(job_id)
+            for job in taken:
+                self._lost(job.id)  # ours before? (leases lapsed) drop what ran, start afresh
+            if taken:
+                log.info("took %d job(s) whose owner stopped renewing", len(taken))
+                self._resume(taken)
+
+    def _lost(self, job_id: str) -> None:
+        """Stop everything this process does for a job it no longer holds."""
+        self._left_line(job_id)
+        self.busy.over(job_id)
+        self._adopting.discard(job_id)
+        self._following.discard(job_id)
+        wake = self._wakes.pop(job_id, None)
+        if wake is not None:
+            wake.set()
+        current = asyncio.current_task()
+        for step in self._steps.pop(job_id, set()):
+            if step is not current:
+                step.cancel()
+
+    def _told(self, payload: str) -> None:
+        """Another process (or this one) says a job changed: look at it again."""
+        if payload == RESYNC:
+            # Messages may have been missed: look again at every job we hold that waits.
+            for job_id in list(self._wakes):
+                self._wake(job_id)
+            for job_id in self.leases.held():
+                if job_id not in self._wakes:
+                    self._spawn_look(job_id)
+            return
+        if payload in self.leases:
+            self._spawn_look(payload)
+
+    def _spawn_look(self, job_id: str) -> None:
+        task = asyncio.ensure_future(self._look_again(job_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _look_again(self, job_id: str) -> None:
+        """Act on what another process wrote to a job we hold (a cancel, a callback's task)."""
+        try:
+            job = await self.store.get(job_id)
+        except Exception as exc:  # noqa: BLE001 - the lease keeper's renewal looks again
+            log.warning("job=%s: could not read it after a notice: %r", job_id, exc)
+            return
+        if job is None or job_id not in self.leases:
+            return
+        if job.state.finished:
+            self._left_line(job_id)
+            self._follow_cost(job)
+        elif job.state is JobState.SUBMITTING and job.task_id is not None:
+            self._adopt_named(job, job.task_id)
+        self._wake(job_id)
+
+    async def _tell_owner(self, job_id: str) -> None:
+        try:
+            await self.notifier.publish(JOBS_CHANNEL, job_id)
+        except Exception as exc:  # noqa: BLE001 - the owner's poll or renewal finds it later
+            log.warning("job=%s: could not notify its owner: %r", job_id, exc)
 
     async def shutdown(self, timeout: float = 20.0) -> None:
         """Stop taking work, let what is under way finish within `timeout`, keep the rest.
@@ -143,6 +259,8 @@ class JobEngine:
         if not self.accepting:
             return
         self.accepting = False
+        if self._keeper:
+            self._keeper.cancel()
         for worker in self._workers:
             worker.cancel()
         if self._places_task:
@@ -159,20 +277,40 @@ class JobEngine:
                     len(pending),
                 )
         everything = [*self._workers, *self._submits, *self._tasks, *self._deliveries]
+        if self._keeper:
+            everything.append(self._keeper)
         for task in everything:
             task.cancel()
         await asyncio.gather(*everything, return_exceptions=True)
+        try:
+            # Nothing runs here any more: another process may take the jobs at once.
+            await self.store.release_leases()
+        except Exception as exc:  # noqa: BLE001 - they then expire after JOB_LEASE_SECONDS
+            log.warning("leases not released: %r", exc)
 
     def _spawn(self, coro: Awaitable[None], job: Job) -> None:
         task = asyncio.ensure_future(self._guard(coro, job))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self._step(job.id, task)
 
     def _spawn_delivery(self, job: Job, *, resumed: bool = False) -> None:
         # Deliveries are tracked apart so a shutdown can let them finish.
         task = asyncio.ensure_future(self._guard(self._deliver(job, resumed=resumed), job))
         self._deliveries.add(task)
         task.add_done_callback(self._deliveries.discard)
+        self._step(job.id, task)
+
+    def _step(self, job_id: str, task: asyncio.Future[Any]) -> None:
+        steps = self._steps.setdefault(job_id, set())
+        steps.add(task)
+
+        def done(t: asyncio.Future[Any]) -> None:
+            steps.discard(t)
+            if not steps and self._steps.get(job_id) is steps:
+                del self._steps[job_id]
+
+        task.add_done_callback(done)
 
     async def _guard(self, coro: Awaitable[None], job: Job) -> None:
         """Run a job step; an unexpected error fails the job instead of vanishing."""
@@ -180,14 +318,22 @@ class JobEngine:
             await coro
         except asyncio.CancelledError:
             raise
+        except LeaseLost:
+            log.warning("%s: another process holds it now; stopped here", job.ctx)
+            self._lost(job.id)
         except Exception:
             log.exception("%s: unexpected error", job.ctx)
-            await self._fail(job.id, Failed(Failure.INTERNAL))
+            try:
+                await self._fail(job.id, Failed(Failure.INTERNAL))
+            except LeaseLost:
+                self._lost(job.id)
 
     # -- requests from members -------------------------------------------------------------
 
     async def accept(self, job: Job) -> None:
         """Queue a job whose row (and quota reservation) admission has just written."""
+        if job.id not in self.leases and await self.store.claim(job.id) is None:
+            return  # written by a store without our lease, and another process took it
         place = self.line.put(job)
         if place is not None:
             # The cog shows this place with the first real message.
@@ -200,16 +346,25 @@ class JobEngine:
     async def cancel(self, job_id: str) -> Job | None:
         """Cancel a job and refund it; return None when it is too late to cancel."""
         cancellable = {JobState.QUEUED, JobState.SUBMITTING, JobState.RUNNING}
+        # Any process may cancel (the member clicked on whichever one got the click): the
+        # end is conditional on the job's state, so it races the owner's steps cleanly.
+        mine = job_id in self.leases
         cancelled = await self.endings.end(
-            job_id, JobState.CANCELLED, expect=cancellable, fail_message="cancelled by requester"
+            job_id,
+            JobState.CANCELLED,
+            expect=cancellable,
+            fence=False,
+            fail_message="cancelled by requester",
         )
         if cancelled is None:
             return None
-        self._left_line(job_id)
-        self._wake(job_id)
         log.info("%s cancelled by its requester", cancelled.ctx)
-        if cancelled.task_id is not None:
-            self._spawn(self._record_cost(cancelled), cancelled)
+        if mine:
+            self._left_line(job_id)
+            self._wake(job_id)
+            self._follow_cost(cancelled)
+        else:
+            await self._tell_owner(job_id)
         # Told apart, so the member's click is answered as soon as the cancel is written.
         self._spawn(self._tell_cancelled(cancelled), cancelled)
         return cancelled
@@ -314,9 +469,9 @@ class JobEngine:
             current = await self.store.get(job.id)
             if current is not None and current.state.finished and current.task_id is None:
                 # Ended meanwhile (cancelled): keep the task id so the money trail is complete.
-                ended = await self.store.update(job.id, task_id=task_id)
+                ended = await self._keep_task_id(job.id, task_id)
                 if ended is not None:
-                    self._spawn(self._record_cost(ended), ended)
+                    self._follow_cost(ended)
             return  # or a callback adopted it first
         log.info("%s: kie task %s created", job.ctx, task_id)
         count_transition(running)
@@ -344,6 +499,9 @@ class JobEngine:
             current = await self.store.get(job.id)
             if current is None or current.state is not JobState.SUBMITTING:
                 return  # a callback adopted it, or it was cancelled
+            if current.task_id is not None:
+                # A callback that reached another process named the task (bot/web.py).
+                self._adopt_named(current, current.task_id)
         if self._wakes.get(job.id) is wake:
             del self._wakes[job.id]
         await self._fail(job.id, Failed(Failure.UNKNOWN))
@@ -386,15 +544,27 @@ class JobEngine:
         elif end is not None:
             await self._task_failed(job, end)
 
+    def _follow_cost(self, job: Job) -> None:
+        """Follow an ended job's task to record what kie bills for it (once per process)."""
+        if job.task_id is None or job.id in self._following:
+            return
+        if job.kie_state in ("success", "fail"):
+            return
+        self._following.add(job.id)
+        self._spawn(self._record_cost(job), job)
+
     async def _record_cost(self, job: Job) -> None:
-        await record_cost_after_cancel(
-            job,
-            await self._plan(job),
-            kie=self.kie,
-            store=self.store,
-            clock=self.clock,
-            give_up_after=self.config.give_up_after,
-        )
+        try:
+            await record_cost_after_cancel(
+                job,
+                await self._plan(job),
+                kie=self.kie,
+                store=self.store,
+                clock=self.clock,
+                give_up_after=self.config.give_up_after,
+            )
+        finally:
+            self._following.discard(job.id)
 
     def _wake(self, job_id: str) -> None:
         event = self._wakes.get(job_id)
@@ -409,19 +579,45 @@ class JobEngine:
         """
         if job.task_id is not None and job.task_id != record.task_id:
             return False
+        if job.task_id is None and job.state is JobState.QUEUED:
+            return False  # no createTask left for this job: nothing kie could name
+        mine = job.id in self.leases
         if job.task_id is None:
-            if job.state is JobState.QUEUED:
-                return False  # no createTask left for this job: nothing kie could name
-            # Written before answering, so a crash right after still knows the task.
-            claimed = await self.store.update(
-                job.id, expect={JobState.SUBMITTING}, task_id=record.task_id
-            )
-            self._spawn(self._adopt_from_callback(claimed or job, record.task_id), job)
-        self._wake(job.id)
+            # Written before answering, so a crash right after still knows the task; by
+            # whichever process got the callback (only while no task id is known).
+            claimed = await self._keep_task_id(job.id, record.task_id, expect={JobState.SUBMITTING})
+            if mine:
+                self._adopt_named(claimed or job, record.task_id)
+        if mine:
+            self._wake(job.id)
+        else:
+            # The owner acts at once (its watch polls now, or it confirms the named task).
+            await self._tell_owner(job.id)
         return True
+
+    async def _keep_task_id(
+        self, job_id: str, task_id: str, *, expect: set[JobState] | None = None
+    ) -> Job | None:
+        """Record the task kie made for a job that has none yet: anybody may (the money trail)."""
+        return await self.store.update(
+            job_id, expect=expect, fence=False, task_id=task_id, only_if_no_task=True
+        )
+
+    def _adopt_named(self, job: Job, task_id: str) -> None:
+        """Confirm (once at a time) the task a callback named for a SUBMITTING job, and adopt it."""
+        if job.id in self._adopting:
+            return
+        self._adopting.add(job.id)
+        self._spawn(self._adopt_from_callback(job, task_id), job)
 
     async def _adopt_from_callback(self, job: Job, task_id: str) -> None:
         """Confirm with recordInfo that the task is this job's, then adopt or record it."""
+        try:
+            await self._confirm_and_adopt(job, task_id)
+        finally:
+            self._adopting.discard(job.id)
+
+    async def _confirm_and_adopt(self, job: Job, task_id: str) -> None:
         confirmed = await confirm_task(
             job,
             task_id,
@@ -440,9 +636,10 @@ class JobEngine:
             self._wake(job.id)
         elif current.state.finished and current.state is not JobState.DELIVERED:
             # Failed or cancelled before kie's answer came: record what kie bills for it.
-            ended = await self.store.update(job.id, task_id=task_id)
+            ended = current if current.task_id == task_id else None
+            ended = ended or await self._keep_task_id(job.id, task_id)
             if ended is not None:
-                self._spawn(self._record_cost(ended), ended)
+                self._follow_cost(ended)
 
     # -- endings ---------------------------------------------------------------------------
 

@@ -160,6 +160,13 @@ class Results:
         return updated or job
 
     async def _post_part(self, job: Job, plan: Plan, index: int, built: Part) -> Job | Failed:
+        # Checked just before posting, so a process that lost the job (LeaseLost, raised
+        # here) or whose job ended posts nothing: the post is the one step no row can undo.
+        if (
+            await self.store.update(job.id, expect={JobState.DELIVERING}, updated_at=self.clock())
+            is None
+        ):
+            return Failed(Failure.NOT_POSTED)
         part = ResultPart(
             index=index,
             count=len(plan),
