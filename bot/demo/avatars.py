@@ -5,14 +5,15 @@ from __future__ import annotations
 import base64
 import functools
 import io
+import zlib
 
 from PIL import Image, ImageDraw, ImageFont
 
 __all__ = ["avatar_uri", "data_uri"]
 
 SIZE = 80  # drawn at twice the 40 px it is shown at, for sharp edges on dense screens
-# Discord's default avatar colours, and its blurple for the bot.
-COLOURS = ("#5865f2", "#757e8a", "#3ba55c", "#faa61a", "#ed4245", "#eb459f")
+# Discord's default avatar colours for members; its blurple only for the bot.
+COLOURS = ("#757e8a", "#3ba55c", "#faa61a", "#ed4245", "#eb459f", "#00a8fc")
 BOT_COLOUR = "#5865f2"
 
 
@@ -29,8 +30,11 @@ def _initials(name: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def avatar_uri(user_id: int, name: str, bot: bool = False) -> str:
-    """Return a round PNG avatar with the name's initials, its colour chosen by the user id."""
-    colour = BOT_COLOUR if bot else COLOURS[user_id % len(COLOURS)]
+    """Return a round PNG avatar with the name's initials, its colour chosen by the name.
+
+    By the name, not the id: ids differ every run, and the README's pictures should not.
+    """
+    colour = BOT_COLOUR if bot else COLOURS[zlib.crc32(name.encode()) % len(COLOURS)]
     image = Image.new("RGBA", (SIZE, SIZE), (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
     draw.ellipse((0, 0, SIZE - 1, SIZE - 1), fill=colour)

@@ -48,8 +48,11 @@ def open_page(
     except ImportError as exc:
         raise BrowserMissing("Playwright is not installed (pip install -e '.[dev]')") from exc
     with sync_playwright() as playwright:
-        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-        browser = playwright.chromium.launch(executable_path=str(executable), args=["--no-sandbox"])
+        # --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start; a small
+        # /dev/shm (containers) would crash its renderer.
+        browser = playwright.chromium.launch(
+            executable_path=str(executable), args=["--no-sandbox", "--disable-dev-shm-usage"]
+        )
         try:
             page = browser.new_page(
                 viewport={"width": width, "height": height}, device_scale_factor=scale

@@ -91,7 +91,8 @@ def render_transcript(channel: Channel, *, title: str = "Transcript") -> str:
         return markdown.render(text or "", names=names, now=now)
 
     def clock(ts: float) -> str:
-        return datetime.fromtimestamp(ts, UTC).strftime("%H:%M")
+        # A date, not Discord's "Today at": the file is read on other days too.
+        return datetime.fromtimestamp(ts, UTC).strftime("%d/%m/%Y %H:%M UTC")
 
     taken = datetime.fromtimestamp(now, UTC)
     template = _environment.get_template("transcript.html")
