@@ -33,7 +33,8 @@ length). If one search costs more than the costliest allowed regex on a 5000-cha
 or all of them more than a full blocklist on one, the prompt is refused as too long to check
 rather than matched. Any text of up to 5000 characters is within both by construction, no real
 prompt comes near them, and nothing unchecked reaches kie. Each guild's entries are compiled
-once and cached until a write changes them.
+once and cached until a write changes them, in any process sharing the database
+(bot/control/notices.py).
 """
 
 from __future__ import annotations
@@ -46,9 +47,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.cluster.notify import Notifier
 from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting, PromptBlocked
+from bot.control.notices import GuildNotices
 from bot.errors import UserFacingError
 from bot.i18n import Text, _
 from bot.jobs.prompt import prompt_for_kie
@@ -221,15 +224,29 @@ class _Compiled:
 class BlocklistStore:
     """A guild's blocklist in the database, compiled once per guild and cached until a write."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, notifier: Notifier | None = None) -> None:
         self._db = db
         self._compiled: dict[int, _Compiled] = {}
+        # Bumped on every write to a guild (`_epoch`: to any), so a read that raced a write
+        # isn't cached.
         self._generation: dict[int, int] = {}
+        self._epoch = 0
+        self._notices = GuildNotices(
+            notifier, "control.blocklist", forget=self.invalidate, forget_all=self.invalidate_all
+        )
 
     def invalidate(self, guild_id: int) -> None:
         """Forget the guild's compiled entries."""
         self._generation[guild_id] = self._generation.get(guild_id, 0) + 1
         self._compiled.pop(guild_id, None)
+
+    def invalidate_all(self) -> None:
+        """Forget every guild's compiled entries."""
+        self._epoch += 1
+        self._compiled.clear()
+
+    def _stamp(self, guild_id: int) -> tuple[int, int]:
+        return self._epoch, self._generation.get(guild_id, 0)
 
     async def entries(self, guild_id: int) -> list[str]:
         """Return the guild's entries in the order they sort."""
@@ -267,6 +284,7 @@ class BlocklistStore:
                 )
                 if not added:
                     raise InvalidSetting(_("`{entry}` is already on the blocklist.", entry=stored))
+                await self._notices.changed(tx, guild_id)
                 return await audit.record(
                     tx,
                     guild_id=guild_id,
@@ -290,6 +308,7 @@ class BlocklistStore:
                 )
                 if not removed:
                     raise InvalidSetting(_("`{entry}` isn't on the blocklist.", entry=stored))
+                await self._notices.changed(tx, guild_id)
                 return await audit.record(
                     tx,
                     guild_id=guild_id,
@@ -307,9 +326,9 @@ class BlocklistStore:
         cached = self._compiled.get(guild_id)
         if cached is not None:
             return cached
-        generation = self._generation.get(guild_id, 0)
+        stamp = self._stamp(guild_id)
         compiled = _Compiled(tuple(_compile(e) for e in await self.entries(guild_id)))
-        if self._generation.get(guild_id, 0) == generation:
+        if self._stamp(guild_id) == stamp:
             self._compiled[guild_id] = compiled
         return compiled
 

@@ -12,8 +12,8 @@ a cap is lowered to the cap when settings are resolved.
 Safety (kie's content filter) is on unless a channel row turns it off, which the store allows
 only for a channel the caller says is age-restricted; the guild row can never turn it off.
 
-Reads go through an in-process cache that every write in this class invalidates. The bot runs
-as one process, so no other writer can make the cache stale.
+Reads go through an in-process cache that every write in this class invalidates, in every
+process sharing the database (bot/control/notices.py).
 """
 
 from __future__ import annotations
@@ -23,9 +23,11 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, replace
 from typing import Any, Final, Literal, get_args
 
+from bot.cluster.notify import Notifier
 from bot.control import audit
 from bot.control.audit import Change
 from bot.control.errors import InvalidSetting
+from bot.control.notices import GuildNotices
 from bot.i18n import Text, _, ngettext
 from bot.kie import MAX_IMAGES, ImageSize, Resolution
 from bot.store.database import Connection, Database
@@ -199,13 +201,20 @@ def check_caps(settings: ChannelSettings, *, resolution: str, images: int) -> Te
 class ChannelSettingsStore:
     """Channel settings and guild modes, read through a cache that writes invalidate."""
 
-    def __init__(self, db: Database, *, cache_size: int = 4096) -> None:
+    def __init__(
+        self, db: Database, *, cache_size: int = 4096, notifier: Notifier | None = None
+    ) -> None:
         self._db = db
         self._cache_size = cache_size
         self._settings: OrderedDict[tuple[int, int | None], ChannelSettings] = OrderedDict()
         self._modes: dict[int, Mode] = {}
-        # Bumped on every write to a guild, so a read that raced a write isn't cached.
+        # Bumped on every write to a guild (`_epoch`: to any), so a read that raced a write
+        # isn't cached.
         self._generation: dict[int, int] = {}
+        self._epoch = 0
+        self._notices = GuildNotices(
+            notifier, "control.channels", forget=self.invalidate, forget_all=self.invalidate_all
+        )
 
     def invalidate(self, guild_id: int) -> None:
         """Forget everything cached for the guild."""
@@ -214,6 +223,15 @@ class ChannelSettingsStore:
         for key in [key for key in self._settings if key[0] == guild_id]:
             del self._settings[key]
 
+    def invalidate_all(self) -> None:
+        """Forget everything cached."""
+        self._epoch += 1
+        self._modes.clear()
+        self._settings.clear()
+
+    def _stamp(self, guild_id: int) -> tuple[int, int]:
+        return self._epoch, self._generation.get(guild_id, 0)
+
     async def get(self, guild_id: int, channel_id: int | None) -> ChannelSettings:
         """Return the settings that apply in the channel (None: the guild-wide settings)."""
         key = (guild_id, channel_id)
@@ -221,7 +239,7 @@ class ChannelSettingsStore:
         if cached is not None:
             self._settings.move_to_end(key)
             return cached
-        generation = self._generation.get(guild_id, 0)
+        stamp = self._stamp(guild_id)
         rows = await self._db.fetch(
             "SELECT * FROM channel_settings WHERE guild_id = $1 AND channel_id IN (0, $2)",
             guild_id,
@@ -234,7 +252,7 @@ class ChannelSettingsStore:
             by_channel.get(_GUILD_ROW),
             None if channel_id is None else by_channel.get(channel_id),
         )
-        if self._generation.get(guild_id, 0) == generation:
+        if self._stamp(guild_id) == stamp:
             self._settings[key] = settings
             if len(self._settings) > self._cache_size:
                 self._settings.popitem(last=False)
@@ -244,12 +262,12 @@ class ChannelSettingsStore:
         """Return the guild's mode: open (the default) or allowlist."""
         if guild_id in self._modes:
             return self._modes[guild_id]
-        generation = self._generation.get(guild_id, 0)
+        stamp = self._stamp(guild_id)
         value = await self._db.fetchval(
             "SELECT mode FROM guild_settings WHERE guild_id = $1", guild_id
         )
         mode: Mode = "allowlist" if value == "allowlist" else "open"
-        if self._generation.get(guild_id, 0) == generation:
+        if self._stamp(guild_id) == stamp:
             self._modes[guild_id] = mode
         return mode
 
@@ -275,6 +293,7 @@ class ChannelSettingsStore:
                 await tx.execute(
                     "UPDATE guild_settings SET mode = $2 WHERE guild_id = $1", guild_id, mode
                 )
+                await self._notices.changed(tx, guild_id)
                 return await audit.record(
                     tx,
                     guild_id=guild_id,
@@ -354,6 +373,7 @@ class ChannelSettingsStore:
                     _smallint(new.safety),
                     now,
                 )
+                await self._notices.changed(tx, guild_id)
                 action = "channel.set"
                 if list(changes) == ["enabled"] and changes["enabled"] is not None:
                     action = "channel.enable" if changes["enabled"] else "channel.disable"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.cluster.notify import Notifier
 from bot.control.blocklist import BlocklistStore
 from bot.control.channels import ChannelSettingsStore
 from bot.control.quotas import QuotaBook
@@ -22,11 +23,11 @@ class Control:
     blocklist: BlocklistStore
 
     @classmethod
-    def for_database(cls, db: Database) -> Control:
-        """Build every store on `db` (no I/O)."""
+    def for_database(cls, db: Database, *, notifier: Notifier | None = None) -> Control:
+        """Build every store on `db` (no I/O); with `notifier`, caches follow other processes."""
         return cls(
             db=db,
-            channels=ChannelSettingsStore(db),
+            channels=ChannelSettingsStore(db, notifier=notifier),
             quotas=QuotaBook(db),
-            blocklist=BlocklistStore(db),
+            blocklist=BlocklistStore(db, notifier=notifier),
         )

@@ -184,9 +184,15 @@ class DiscordDelivery:
             raise PostRefused(Failure.UPLOAD_REFUSED) from exc
 
     async def _channel(self, job: Job) -> discord.abc.Messageable:
+        """Return the job's channel: cached, or by id alone (no request made).
+
+        A process caches only the guilds of its own gateway shards, yet delivers any job; the
+        channel's id is all a post or a history read needs, so another shard's channel costs
+        no extra request (a deleted one answers the post itself with Unknown Channel).
+        """
         channel = self.bot.get_channel(job.channel_id)
         if channel is None:
-            channel = await self.bot.fetch_channel(job.channel_id)
+            return self.bot.get_partial_messageable(job.channel_id, guild_id=job.guild_id)
         assert isinstance(channel, discord.abc.Messageable)
         return channel
 
