@@ -69,14 +69,15 @@ def child_main(samples: str) -> int:
     out = open(samples, "w")  # noqa: SIM115 - closed when the sampler is cancelled
     # Garbage collections too (when, generation, pause): a long one is loop lag.
     gc_out = open(samples + ".gc", "w")  # noqa: SIM115 - closed with `out`
-    gc_began = [0.0]
+    gc_began = [0.0, 0.0]
 
     def on_gc(phase: str, info: dict[str, int]) -> None:
         if phase == "start":
-            gc_began[0] = time.perf_counter()
+            gc_began[:] = time.perf_counter(), time.thread_time()
         else:
             pause = time.perf_counter() - gc_began[0]
-            gc_out.write(f"{time.time():.4f} {info['generation']} {pause:.5f}\n")
+            cpu = time.thread_time() - gc_began[1]
+            gc_out.write(f"{time.time():.4f} {info['generation']} {pause:.5f} {cpu:.5f}\n")
 
     gc.callbacks.append(on_gc)
 
@@ -192,14 +193,14 @@ def read_lag(path: Path) -> list[tuple[float, float]]:
     return out
 
 
-def read_gc(path: Path) -> list[tuple[float, int, float]]:
-    """Return the child's garbage collections: (when, generation, pause s)."""
+def read_gc(path: Path) -> list[tuple[float, int, float, float]]:
+    """Return the child's garbage collections: (when, generation, pause s, CPU s)."""
     out = []
     with contextlib.suppress(FileNotFoundError):
         for line in path.read_text().splitlines():
             parts = line.split()
-            if len(parts) == 3:
-                out.append((float(parts[0]), int(parts[1]), float(parts[2])))
+            if len(parts) == 4:
+                out.append((float(parts[0]), int(parts[1]), float(parts[2]), float(parts[3])))
     return out
 
 
@@ -226,7 +227,8 @@ class Result:
     burst_window: tuple[float, float] = (0.0, 0.0)
     steady_window: tuple[float, float] = (0.0, 0.0)
     lag_burst_ms: float = math.nan
-    gc_burst: list[tuple[int, float]] = field(default_factory=list)  # (generation, pause s)
+    # Garbage collections: (generation, pause s, CPU s); the pause counts time descheduled.
+    gc_burst: list[tuple[int, float, float]] = field(default_factory=list)
     lag_steady_ms: float = math.nan
     stand_in_lag_ms: float = math.nan
     cpu_burst: float = math.nan
@@ -363,8 +365,8 @@ async def run_scenario(size: int, args: argparse.Namespace) -> Result:
                 result.rss_end_mib = usage.samples[-1][2] if usage.samples else math.nan
                 measure(result, discord, kie, interactions, usage, read_lag(lag_file), own_lag)
                 burst_gcs = [
-                    (gen, pause)
-                    for t, gen, pause in read_gc(Path(f"{lag_file}.gc"))
+                    (gen, pause, cpu)
+                    for t, gen, pause, cpu in read_gc(Path(f"{lag_file}.gc"))
                     if t0 <= t <= burst_end
                 ]
                 result.gc_burst = burst_gcs
@@ -432,11 +434,21 @@ def first_edits(discord: Any) -> dict[str, float]:
 async def wait_answered(discord: Any, interactions: Sequence[Any], timeout: float) -> float:
     """Wait until every command has its first real message (or `timeout`); return when."""
     deadline = time.monotonic() + timeout
-    tokens = {i.token for i in interactions}
+    waiting = {i.token for i in interactions}
+    last, seen = 0.0, 0
+    # Only the requests recorded since the last look: walking all of them every 0.5 s
+    # would hold up the stand-ins' loop, whose delays every figure includes.
     while time.monotonic() < deadline:
-        edits = first_edits(discord)
-        if tokens <= edits.keys():
-            return max(edits[t] for t in tokens)
+        recorded = discord.requests
+        for rec in recorded[seen:]:
+            if rec.route == MESSAGE_ROUTE and rec.method == "PATCH":
+                token = rec.params.get("token", "")
+                if token in waiting:
+                    waiting.discard(token)
+                    last = max(last, rec.time)
+        seen = len(recorded)
+        if not waiting:
+            return last
         await asyncio.sleep(0.5)
     return time.time()
 
@@ -464,9 +476,9 @@ def measure(
     result.acked_in_3s = sum(ms <= 3000 for ms in result.ack_ms)
     edits = first_edits(discord)
     for interaction in interactions:
-        at = edits.get(interaction.token)
-        if at is not None:
-            result.first_s.append(at - interaction.created)
+        edited = edits.get(interaction.token)
+        if edited is not None:
+            result.first_s.append(edited - interaction.created)
     first_edit: set[str] = set()
     times: list[float] = []
     progress_times: list[float] = []
@@ -564,11 +576,12 @@ def report(r: Result) -> None:
         f"[≤ {LAG_P99_MS:g}: {mark(r.lag_burst_ms <= LAG_P99_MS)}]  steady {r.lag_steady_ms:.1f}"
         f"   (stand-ins' own loop lag p99 {r.stand_in_lag_ms:.1f} ms)"
     )
-    full = [pause for gen, pause in r.gc_burst if gen == 2]
+    full = [pause for gen, pause, _ in r.gc_burst if gen == 2]
     print(
         f"  bot garbage collections during the burst: {len(r.gc_burst):,}, "
-        f"{sum(p for _, p in r.gc_burst) * 1000:.0f} ms in all, longest "
-        f"{max((p for _, p in r.gc_burst), default=0) * 1000:.1f} ms; of them full (gen 2) "
+        f"{sum(p for _, p, _ in r.gc_burst) * 1000:.0f} ms in all "
+        f"({sum(c for _, _, c in r.gc_burst) * 1000:.0f} ms of CPU), longest "
+        f"{max((p for _, p, _ in r.gc_burst), default=0) * 1000:.1f} ms; of them full (gen 2) "
         f"{len(full)}, longest {max(full, default=0) * 1000:.1f} ms"
     )
     print(
