@@ -21,9 +21,9 @@ its bucket until `frees_at` (the database's clock, so hosts need not agree on th
 
 A grant is one transaction on the bucket's `rate_buckets` row (`SELECT … FOR UPDATE`, so
 processes take turns per bucket): drop what has freed, sum what remains, insert the grant if
-it fits. When the bucket is full the caller sleeps until the first grant frees (at most
-`poll` seconds, since an in-flight slot may be released early). bench/scale_out_bench.py
-measures a grant's cost.
+it fits. When the bucket is full the caller sleeps until the first grant frees (or `poll`
+seconds when that is an in-flight request's hold, which may end any moment).
+bench/scale_out_bench.py measures a grant's cost.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class SharedLimiter:
         self.poll = poll
         self._tokens = {name: _Tokens() for name in limits}
         self._known: set[str] = set()
-        # Round trips made, for the benchmark.
+        # Transactions made, and how many of them granted (for the benchmark).
+        self.round_trips = 0
         self.grants = 0
 
     async def acquire(self, bucket: str, n: int = 1) -> None:
@@ -171,7 +172,7 @@ class SharedLimiter:
         limit = self.limits[bucket]
         grant = uuid.uuid4().hex
         async with self.db.transaction() as tx:
-            self.grants += 1
+            self.round_trips += 1
             now = await tx.fetchval(
                 f"SELECT {_NOW} FROM rate_buckets WHERE bucket = $1 FOR UPDATE", bucket
             )
@@ -192,9 +193,12 @@ class SharedLimiter:
                     tokens,
                     now + lasts,
                 )
+                self.grants += 1
                 return grant
             wait = float(row["first"]) - now
-        await asyncio.sleep(min(max(wait, 0.001), self.poll))
+        if wait > limit.window + limit.margin + self.validity:
+            wait = self.poll  # an in-flight request's hold: it may end any moment
+        await asyncio.sleep(max(wait, 0.001))
         return None
 
     async def _release(self, grant: str, lasts: float) -> None:

@@ -24,7 +24,7 @@ from bot.jobs.engine import JobEngine
 from bot.jobs.leases import Leases
 from bot.jobs.models import Job, JobOptions, JobState
 from bot.jobs.store import JobStore
-from bot.kie import ImageSize, Resolution, TaskRecord, TaskState
+from bot.kie import CreateTaskRequest, ImageSize, Resolution, TaskRecord, TaskState
 from bot.store.database import Database
 from tests.cluster.conftest import OpenDb
 from tests.conftest import POSTGRES_URL
@@ -182,7 +182,7 @@ async def test_a_process_that_lost_its_lease_writes_and_posts_nothing(cluster: C
         "UPDATE jobs SET lease_owner = 'other', lease_epoch = lease_epoch + 1 WHERE id = $1",
         job.id,
     )
-    polls = cluster.kie.polls[running.task_id or ""]
+    polls = cluster.kie.polls.get(running.task_id or "", 0)
     cluster.kie.final = "success"  # kie finishes: the owner's next poll sees it
     await until(lambda: job.id not in owner.engine.leases)  # it noticed, and stopped
     assert cluster.kie.polls[running.task_id or ""] > polls  # it did see kie finish
@@ -282,3 +282,32 @@ async def test_a_cancel_at_another_process_stops_the_owner(cluster: Cluster) -> 
     followed = await cluster.wait(job.id, lambda j: j.credits_consumed is not None)
     assert followed.state is JobState.CANCELLED and followed.task_id == running.task_id
     assert owner.delivery.posted == [] and other.delivery.posted == []
+
+
+async def test_a_callback_naming_an_unconfirmed_task_at_another_process_is_adopted(
+    open_pg: OpenDb,
+) -> None:
+    """The createTask answer was lost; kie's callback reaches another process, which writes
+    the task id before answering, and the owner confirms and adopts it at once."""
+    cluster = Cluster(open_pg, callbacks=True)
+    try:
+        owner, other = await cluster.start("owner"), await cluster.start("other")
+        job = await cluster.admitted(state=JobState.SUBMITTING, submitted_at=time.time())
+        await owner.engine.accept(job)  # held by the owner, waiting for a callback
+        assert job.id in owner.engine.leases
+        # kie did make the task: its callback URL carries the job's token.
+        request = CreateTaskRequest(prompt="a red fox", callback_url=owner.engine.callback_url(job))
+        cluster.kie.created.append(request)
+        record = TaskRecord(task_id="task-1", model="m", state=TaskState.SUCCESS, param="")
+        assert await other.engine.on_callback(job, record)
+        # Durable before the 200: a crash of both now would still know the task.
+        stored = await JobStore(other.db).get(job.id)
+        assert stored is not None and stored.task_id == "task-1"
+        done = await cluster.wait(job.id, timeout=5)
+        assert done.state is JobState.DELIVERED
+        assert len(owner.delivery.posted) == 1 and other.delivery.posted == []
+        assert len(cluster.kie.created) == 1  # never sent again
+    finally:
+        for process in list(cluster.processes):
+            await process.engine.shutdown(timeout=1)
+            await process.notifier.close()
