@@ -497,6 +497,14 @@ class World(Guild):
         """Return every user the bot can see (members of any of its guilds)."""
         return {uid: m.user for g in self.guilds.values() for uid, m in g.members.items()}
 
+    def user(self, user_id: int) -> User | None:
+        """Return one user the bot can see (a member of any of its guilds), or None."""
+        for guild in self.guilds.values():
+            member = guild.members.get(user_id)
+            if member is not None:
+                return member.user
+        return None
+
     def application_payload(self) -> dict[str, Any]:
         """Return ``GET /oauth2/applications/@me``."""
         return {
