@@ -243,7 +243,7 @@ async def money_report(
     kie: FakeKie,
     db: Database,
     *,
-    guild_id: int | None = None,
+    guild_id: int | Iterable[int] | None = None,
     unknowable_tasks: Iterable[str] = (),
 ) -> MoneyReport:
     """Check every guarantee; return the accounts and the problems (see the module doc).
@@ -252,9 +252,16 @@ async def money_report(
     that carry no callback URL; no bot can learn of them, so their charge is reported but not
     counted as unrecorded.
     """
-    guild = discord.world.guild_id if guild_id is None else guild_id
+    if guild_id is None:
+        guilds = [discord.world.guild_id]
+    else:
+        guilds = [guild_id] if isinstance(guild_id, int) else list(guild_id)
     store = JobStore(db)
-    ids = [r["id"] for r in await db.fetch("SELECT id FROM jobs WHERE guild_id = $1", guild)]
+    ids = [
+        r["id"]
+        for guild in guilds
+        for r in await db.fetch("SELECT id FROM jobs WHERE guild_id = $1", guild)
+    ]
     jobs = [job for job_id in ids if (job := await store.get(job_id)) is not None]
     accounts = {job.id: JobAccount(job) for job in jobs}
     problems: list[Problem] = []
@@ -364,20 +371,21 @@ async def money_report(
             )
 
     # -- usage buckets hold exactly what their jobs charge --------------------------------------
-    held: dict[Bucket, int] = {}
+    held: dict[tuple[int, Bucket], int] = {}
     for account in accounts.values():
         reservation = account.reservation
         if reservation is None:
             continue
         for bucket in reservation.buckets:
-            held[bucket] = held.get(bucket, 0) + reservation.charged
-    for bucket, bucket_charge in held.items():
+            key = (account.job.guild_id, bucket)
+            held[key] = held.get(key, 0) + reservation.charged
+    for (guild, bucket), bucket_charge in held.items():
         used = await buckets.used(db, guild, bucket)
         if used != bucket_charge:
             delivered = sum(
                 a.images_posted
                 for a in accounts.values()
-                if a.reservation and bucket in a.reservation.buckets
+                if a.reservation and bucket in a.reservation.buckets and a.job.guild_id == guild
             )
             problem(
                 f"quota used {used} in the {bucket.scope} {bucket.period} bucket of "
@@ -385,9 +393,14 @@ async def money_report(
                 f"{delivered})"
             )
     known = set(accounts)
-    for row in await db.fetch(
-        "SELECT job_id, state, charged FROM quota_reservations WHERE guild_id = $1", guild
-    ):
+    reservations = [
+        row
+        for guild in guilds
+        for row in await db.fetch(
+            "SELECT job_id, state, charged FROM quota_reservations WHERE guild_id = $1", guild
+        )
+    ]
+    for row in reservations:
         if row["job_id"] not in known:
             problem(
                 f"quota reservation {row['job_id']} ({row['state']}, {row['charged']} images) "
@@ -440,7 +453,7 @@ async def assert_money_exact(
     kie: FakeKie,
     db: Database,
     *,
-    guild_id: int | None = None,
+    guild_id: int | Iterable[int] | None = None,
     unknowable_tasks: Iterable[str] = (),
     context: str = "",
 ) -> MoneyReport:
