@@ -172,6 +172,7 @@ class JobEngine:
     async def _keep_leases(self) -> None:
         """Renew our leases; stop the jobs another process took; take those nobody holds."""
         renewed = time.monotonic()
+        lapsed = False
         while True:
             await asyncio.sleep(self.leases.renew_every)
             try:
@@ -179,15 +180,19 @@ class JobEngine:
                     log.warning("job=%s: taken over by another process; stopped here", job_id)
                     self._lost(job_id)
                 renewed = time.monotonic()
-                taken = await self.store.take_leases(follow_since=self._follow_since())
+                # After a lapse, our own rows too (nobody else may have wanted them).
+                taken = await self.store.take_leases(follow_since=self._follow_since(), own=lapsed)
+                lapsed = False
             except Exception as exc:  # noqa: BLE001 - the database may be back next time
                 log.warning("leases not renewed: %r", exc)
                 taken = []
-            if time.monotonic() - renewed > self.leases.seconds:
+            if time.monotonic() - renewed > self.leases.seconds and len(self.leases):
                 # Unrenewed this long, every lease may be another process's now.
+                log.warning("leases unrenewed for %.0f s: dropping every job", self.leases.seconds)
                 for job_id in self.leases.held():
                     self.leases.drop(job_id)
                     self._lost(job_id)
+                lapsed = True
             for job in taken:
                 self._lost(job.id)  # ours before? (leases lapsed) drop what ran, start afresh
             if taken:

@@ -311,3 +311,30 @@ async def test_a_callback_naming_an_unconfirmed_task_at_another_process_is_adopt
         for process in list(cluster.processes):
             await process.engine.shutdown(timeout=1)
             await process.notifier.close()
+
+
+async def test_a_process_that_cannot_renew_drops_its_jobs_then_takes_them_back(
+    cluster: Cluster, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The database stops answering renewals for longer than a lease: the process stops
+    driving every job (another may own them now); once it answers, nobody else wanted them,
+    so the process takes them back and delivers each once."""
+    cluster.kie.final = "never"
+    solo = await cluster.start("solo")
+    job = await cluster.admitted()
+    await solo.engine.accept(job)
+    await cluster.wait(job.id, lambda j: j.state is JobState.RUNNING)
+
+    async def unreachable() -> set[str]:
+        raise OSError("connection refused")
+
+    renew = solo.engine.store.renew_leases
+    monkeypatch.setattr(solo.engine.store, "renew_leases", unreachable)
+    await until(lambda: job.id not in solo.engine.leases, timeout=LEASE * 4)
+    assert solo.engine.line.at_kie == 0
+    monkeypatch.setattr(solo.engine.store, "renew_leases", renew)
+    cluster.kie.final = "success"
+    done = await cluster.wait(job.id, timeout=LEASE * 4)
+    assert done.state is JobState.DELIVERED
+    assert len(solo.delivery.posted) == 1
+    assert len(cluster.kie.created) == 1
