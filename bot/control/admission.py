@@ -40,6 +40,9 @@ class TooManyJobs(UserFacingError):
     """The member already has as many jobs at kie and waiting in line as the bot allows."""
 
 
+# Requests told their outcome per turn of the event loop (see Admission._write).
+_SETTLE_PER_TURN = 8
+
 # A member's jobs that hold a place at kie (MAX_JOBS_PER_MEMBER) or in line (MAX_QUEUED_…).
 AT_KIE = frozenset({JobState.SUBMITTING, JobState.RUNNING})
 
@@ -174,14 +177,23 @@ class Admission:
                 for pending in batch:
                     _settle(pending.done, exc)
                 continue
+            told: list[tuple[_Pending, Job | BaseException]] = []
             for pending, outcome in zip(batch, outcomes, strict=True):
                 if isinstance(outcome, Job):
                     try:
                         await self.engine.accept(outcome)
                     except Exception as exc:  # noqa: BLE001 - told to its requester
-                        _settle(pending.done, exc)
+                        told.append((pending, exc))
                         continue
-                _settle(pending.done, outcome)
+                told.append((pending, outcome))
+            # Each requester then sends its first real message: a few per turn of the event
+            # loop, not a whole batch's, so acknowledgements of new commands never wait long
+            # behind them.
+            for start in range(0, len(told), _SETTLE_PER_TURN):
+                if start:
+                    await asyncio.sleep(0)
+                for pending, result in told[start : start + _SETTLE_PER_TURN]:
+                    _settle(pending.done, result)
 
     async def _write_batch(self, batch: Sequence[_Pending]) -> list[Job | UserFacingError]:
         """Reserve each request's quota and write its row, all committing together.
