@@ -84,17 +84,22 @@ def child_main(samples: str) -> int:
     async def sample_lag(interval: float = 0.5) -> None:
         del interval
         with out, gc_out, contextlib.suppress(asyncio.CancelledError):
-            last_flush = time.monotonic()
-            while True:
-                start = time.perf_counter()
-                await asyncio.sleep(LAG_SAMPLE)
-                lag = time.perf_counter() - start - LAG_SAMPLE
-                out.write(f"{time.time():.4f} {max(lag, 0.0):.5f}\n")
-                if time.monotonic() - last_flush > 1.0:
-                    out.flush()
-                    gc_out.flush()
-                    last_flush = time.monotonic()
-            gc.callbacks.remove(on_gc)
+            try:
+                await sample(out, gc_out)
+            finally:
+                gc.callbacks.remove(on_gc)
+
+    async def sample(out: Any, gc_out: Any) -> None:
+        last_flush = time.monotonic()
+        while True:
+            start = time.perf_counter()
+            await asyncio.sleep(LAG_SAMPLE)
+            lag = time.perf_counter() - start - LAG_SAMPLE
+            out.write(f"{time.time():.4f} {max(lag, 0.0):.5f}\n")
+            if time.monotonic() - last_flush > 1.0:
+                out.flush()
+                gc_out.flush()
+                last_flush = time.monotonic()
 
     bot.metrics.measure_loop_lag = sample_lag
     signal.signal(signal.SIGTERM, signal.default_int_handler)
