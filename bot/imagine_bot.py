@@ -20,12 +20,16 @@ import discord
 import yarl
 from discord.ext import commands
 
+from bot.cluster.limiter import Limiter, LocalLimiter
+from bot.cluster.notify import Notifier
 from bot.control import Control
 from bot.control.admission import Admission
+from bot.discord_limit import discord_rate_trace
 from bot.images import download_all
 from bot.images.peek import peek_image
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import JobEngine
+from bot.jobs.leases import Leases, instance_name
 from bot.jobs.models import INTERACTION_LIFETIME
 from bot.jobs.ports import Delivery
 from bot.jobs.store import JobStore
@@ -34,7 +38,7 @@ from bot.settings import Settings
 from bot.store.database import Database
 from bot.tree import CatalogueTranslator, ImagineTree
 
-__all__ = ["COGS", "ImagineBot", "point_discord_py_at"]
+__all__ = ["COGS", "ImagineBot", "ShardedImagineBot", "bot_class", "point_discord_py_at"]
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +78,8 @@ class ImagineBot(commands.Bot):
         interaction_lifetime: float = INTERACTION_LIFETIME,
         shutdown_grace: float = 20.0,
         engine_options: dict[str, Any] | None = None,
+        notifier: Notifier | None = None,
+        limiter: Limiter | None = None,
         **options: Any,
     ) -> None:
         # Interactions carry the member, their roles and permissions; the guilds intent
@@ -83,24 +89,31 @@ class ImagineBot(commands.Bot):
         discord.VoiceClient.warn_dave = False
         intents = discord.Intents.none()
         intents.guilds = True
+        limiter = limiter or LocalLimiter()
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
             tree_cls=ImagineTree,
             help_command=None,
             allowed_mentions=discord.AllowedMentions.none(),
+            # Discord's 50 requests a second, counted with the other processes' requests.
+            http_trace=discord_rate_trace(limiter),
             **options,
         )
         self.settings = settings
         self.http_session = http_session
         self.db = db
         self.kie = kie
+        # Messages between the bot's processes and limits held by all of them together
+        # (bot/cluster/; in-process on SQLite, where there is one process).
+        self.notifier = notifier or Notifier()
+        self.limiter: Limiter = limiter or LocalLimiter()
         # Discord's interaction tokens live 15 minutes; tests shorten it with their stand-in.
         self.interaction_lifetime = interaction_lifetime
         # How long a shutdown lets deliveries under way finish.
         self.shutdown_grace = shutdown_grace
         # Channel settings, quotas and blocklist, with their caches: one per process.
-        self.control = Control.for_database(db)
+        self.control = Control.for_database(db, notifier=self.notifier)
         self.delivery = make_delivery(self)
         # A look at a member's reference image (its first bytes): bot/jobs/references.py.
         peek = functools.partial(
@@ -109,8 +122,14 @@ class ImagineBot(commands.Bot):
             allowed_hosts=reference_hosts(settings),
             user_agent=DEFAULT_USER_AGENT,
         )
+        leases = Leases(
+            instance_name(settings.web_port),
+            seconds=settings.job_lease_seconds,
+            exclusive=db.dialect == "sqlite",
+        )
         self.engine = JobEngine(
-            store=JobStore(db),
+            store=JobStore(db, leases=leases),
+            notifier=self.notifier,
             kie=kie,
             delivery=self.delivery,
             download=functools.partial(
@@ -137,6 +156,10 @@ class ImagineBot(commands.Bot):
             peek=peek,
         )
         point_discord_py_at(settings.discord_api_base_url, settings.discord_gateway_url)
+
+    def gateway_open(self) -> bool:
+        """Return whether the gateway connection is open."""
+        return self.ws is not None and self.ws.open
 
     async def setup_hook(self) -> None:
         for extension in COGS:
@@ -192,3 +215,27 @@ class ImagineBot(commands.Bot):
         )
         log.info("synced %d commands (%s)", len(payload), scope)
         return True
+
+
+class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
+    """The bot on Discord's gateway shards SHARD_IDS of SHARD_COUNT (all of them if unset).
+
+    discord.py's AutoShardedBot opens one connection per shard of this process; Discord sends
+    each guild's events only to its shard's connection. Everything else is ImagineBot's.
+    """
+
+    def __init__(self, *, settings: Settings, **options: Any) -> None:
+        ids = list(settings.shard_ids) if settings.shard_ids is not None else None
+        super().__init__(
+            settings=settings, shard_count=settings.shard_count, shard_ids=ids, **options
+        )
+
+    def gateway_open(self) -> bool:
+        """Return whether every shard of this process is connected."""
+        shards = self.shards.values()
+        return bool(shards) and not any(shard.is_closed() for shard in shards)
+
+
+def bot_class(settings: Settings) -> type[ImagineBot]:
+    """Return the bot's class: sharded when SHARD_COUNT is set, else one plain connection."""
+    return ImagineBot if settings.shard_count is None else ShardedImagineBot

@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -18,11 +21,14 @@ import discord
 from aiohttp import web
 
 from bot import metrics
-from bot.imagine_bot import ImagineBot
+from bot.cluster.build import cluster_for
+from bot.heap import settle_heap
+from bot.imagine_bot import ImagineBot, bot_class
 from bot.kie import DEFAULT_USER_AGENT, KieClient, KieLimiter
 from bot.settings import Settings
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
+from bot.store.single_process import AlreadyRunning, hold_sqlite_file
 from bot.web import make_app
 from cogs.imagine import DiscordDelivery
 
@@ -54,7 +60,7 @@ def build_bot(
     **options: Any,
 ) -> ImagineBot:
     """Return the bot, its results delivered to Discord by the imagine cog's delivery."""
-    return ImagineBot(
+    return bot_class(settings)(
         settings=settings,
         http_session=http_session,
         db=db,
@@ -73,9 +79,7 @@ def make_web_app(bot: ImagineBot) -> web.Application:
         engine=bot.engine,
         db=bot.db,
         hmac_key=hmac_key.reveal() if hmac_key else None,
-        gateway_up=lambda: (
-            bot.is_ready() and not bot.is_closed() and bot.ws is not None and bot.ws.open
-        ),
+        gateway_up=lambda: bot.is_ready() and not bot.is_closed() and bot.gateway_open(),
         discord_latency=lambda: bot.latency,
     )
 
@@ -88,12 +92,25 @@ async def run_bot(settings: Settings) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
 
+    if settings.database_url.startswith("sqlite:///"):
+        try:
+            lock = hold_sqlite_file(Path(settings.database_url.removeprefix("sqlite:///")))
+        except AlreadyRunning as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+    else:
+        lock = None
     db = await open_database(settings.database_url)
     try:
         await apply_migrations(db, now=time.time())
+        notifier, limiter, kie_limiter = cluster_for(db, settings.database_url)
+        await notifier.start()
         async with aiohttp.ClientSession(headers={"User-Agent": DEFAULT_USER_AGENT}) as session:
-            kie = make_kie_client(session, settings)
-            bot = build_bot(settings, http_session=session, db=db, kie=kie)
+            kie = make_kie_client(session, settings, limiter=kie_limiter)
+            bot = build_bot(
+                settings, http_session=session, db=db, kie=kie, notifier=notifier, limiter=limiter
+            )
+            settle_heap()  # what exists now lives as long as the process (bot/heap.py)
             runner = web.AppRunner(make_web_app(bot))
             await runner.setup()
             await web.TCPSite(runner, settings.web_host, settings.web_port).start()
@@ -104,8 +121,11 @@ async def run_bot(settings: Settings) -> int:
             finally:
                 lag.cancel()
                 await runner.cleanup()
+                await notifier.close()
     finally:
         await db.close()
+        if lock is not None:
+            os.close(lock)
 
 
 async def _run_until_stopped(bot: ImagineBot, settings: Settings, stop: asyncio.Event) -> int:

@@ -76,7 +76,13 @@ class Settings:
     dev_guild_id: int | None = None
     max_jobs_per_member: int = 2
     max_queued_per_member: int = 5
+    # How long a silent process keeps its jobs before another takes them (bot/jobs/leases.py).
+    job_lease_seconds: float = 30.0
     log_level: str = "INFO"
+    # Discord gateway shards: how many the bot has, and which of them this process connects
+    # (None: all of them); no SHARD_COUNT: one connection, unsharded.
+    shard_count: int | None = None
+    shard_ids: tuple[int, ...] | None = None
 
     @classmethod
     def from_env(
@@ -90,6 +96,7 @@ class Settings:
         `required` lets `migrate` run without the Discord and kie secrets.
         """
         env = _Reader(environ)
+        shard_count, shard_ids = _shards(env)
         return cls(
             discord_token=env.secret("DISCORD_TOKEN", required="DISCORD_TOKEN" in required),
             kie_api_key=env.secret("KIE_API_KEY", required="KIE_API_KEY" in required),
@@ -109,7 +116,10 @@ class Settings:
             dev_guild_id=env.optional("DEV_GUILD_ID", _snowflake),
             max_jobs_per_member=env.get("MAX_JOBS_PER_MEMBER", "2", _positive_int),
             max_queued_per_member=env.get("MAX_QUEUED_PER_MEMBER", "5", _non_negative_int),
+            job_lease_seconds=env.get("JOB_LEASE_SECONDS", "30", _lease_seconds),
             log_level=env.get("LOG_LEVEL", "INFO", _log_level),
+            shard_count=shard_count,
+            shard_ids=shard_ids,
         )
 
     @property
@@ -293,6 +303,43 @@ def _non_negative_int(raw: str) -> int:
     if value < 0:
         raise ValueError(f"expected an integer of at least 0, got {value}")
     return value
+
+
+def _lease_seconds(raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(f"expected a number of seconds, got {raw!r}") from None
+    if not 1 <= value <= 3600:
+        raise ValueError(f"expected 1 to 3600 seconds, got {raw}")
+    return value
+
+
+def _shards(env: _Reader) -> tuple[int | None, tuple[int, ...] | None]:
+    """Read SHARD_COUNT and SHARD_IDS, which only make sense together."""
+    count = env.optional("SHARD_COUNT", _positive_int)
+    ids = env.optional("SHARD_IDS", _shard_ids)
+    if ids is None:
+        return count, None
+    if count is None:
+        raise SettingsError(
+            "SHARD_COUNT is required when SHARD_IDS is set: SHARD_IDS picks shards among "
+            "SHARD_COUNT (e.g. SHARD_COUNT=2, SHARD_IDS=0)"
+        )
+    beyond = [i for i in ids if i >= count]
+    if beyond:
+        raise SettingsError(
+            f"SHARD_IDS is malformed: shard {beyond[0]} is not below SHARD_COUNT ({count}); "
+            "shards are numbered from 0"
+        )
+    return count, ids
+
+
+def _shard_ids(raw: str) -> tuple[int, ...]:
+    ids = tuple(_non_negative_int(part.strip()) for part in raw.split(","))
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"a shard is listed twice in {raw!r}")
+    return tuple(sorted(ids))
 
 
 def _snowflake(raw: str) -> int:

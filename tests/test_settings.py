@@ -171,3 +171,31 @@ def test_malformed_url_error_hides_userinfo() -> None:
         Settings.from_env({**BASE, "PUBLIC_BASE_URL": "ftp://user:s3cretpw@bot.example.com"})
     assert "s3cretpw" not in str(err.value)
     assert "bot.example.com" in str(err.value)
+
+
+def test_shards_unset_by_default_and_read_together() -> None:
+    """No SHARD_COUNT: unsharded; SHARD_COUNT alone: all its shards; with SHARD_IDS: those."""
+    s = Settings.from_env(BASE)
+    assert (s.shard_count, s.shard_ids) == (None, None)
+    s = Settings.from_env({**BASE, "SHARD_COUNT": "4"})
+    assert (s.shard_count, s.shard_ids) == (4, None)
+    s = Settings.from_env({**BASE, "SHARD_COUNT": "4", "SHARD_IDS": " 3, 1 "})
+    assert (s.shard_count, s.shard_ids) == (4, (1, 3))
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"SHARD_IDS": "0"}, "SHARD_COUNT is required when SHARD_IDS is set"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "2"}, "SHARD_IDS is malformed: shard 2 is not below"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,0"}, "SHARD_IDS is malformed: a shard is listed"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "0,"}, "SHARD_IDS is malformed: expected an integer"),
+        ({"SHARD_COUNT": "2", "SHARD_IDS": "-1"}, "SHARD_IDS is malformed: expected an integer"),
+        ({"SHARD_COUNT": "0"}, "SHARD_COUNT is malformed"),
+        ({"SHARD_COUNT": "two"}, "SHARD_COUNT is malformed"),
+    ],
+)
+def test_bad_shards_name_the_variable(env: dict[str, str], message: str) -> None:
+    """A bad shard setting stops the start with one line naming the variable at fault."""
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env({**BASE, **env})
