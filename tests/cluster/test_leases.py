@@ -175,7 +175,8 @@ async def test_a_process_that_lost_its_lease_writes_and_posts_nothing(cluster: C
     owner = await cluster.start("owner", lease=30)
     job = await cluster.admitted()
     await owner.engine.accept(job)
-    running = await cluster.wait(job.id, lambda j: j.state is JobState.RUNNING)
+    # Generating at kie, as the owner last wrote: its next write is kie's end.
+    running = await cluster.wait(job.id, lambda j: j.kie_state == "generating")
     db = await cluster.open_pg()
     # Another process took it over (its lease had run out while the owner was paused).
     await db.execute(
@@ -338,3 +339,20 @@ async def test_a_process_that_cannot_renew_drops_its_jobs_then_takes_them_back(
     assert done.state is JobState.DELIVERED
     assert len(solo.delivery.posted) == 1
     assert len(cluster.kie.created) == 1
+
+
+async def test_a_process_stopped_gracefully_lets_its_jobs_go_at_once(cluster: Cluster) -> None:
+    cluster.kie.final = "never"
+    leaving = await cluster.start("leaving", lease=60)
+    job = await cluster.admitted()
+    await leaving.engine.accept(job)
+    await cluster.wait(job.id, lambda j: j.state is JobState.RUNNING)
+    staying = await cluster.start("staying")
+    assert job.id not in staying.engine.leases  # 60 s of lease left
+    await leaving.engine.shutdown(timeout=1)
+    cluster.processes.remove(leaving)
+    await leaving.notifier.close()
+    await until(lambda: job.id in staying.engine.leases, timeout=LEASE * 2)
+    cluster.kie.final = "success"
+    assert (await cluster.wait(job.id)).state is JobState.DELIVERED
+    assert len(staying.delivery.posted) == 1 and leaving.delivery.posted == []
