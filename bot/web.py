@@ -1,7 +1,9 @@
 """The bot's web server: kie's callbacks, a health check and Prometheus metrics.
 
 A callback is checked here (token, size, signature, shape) before the engine sees it: the
-engine receives only a verified event for a job it knows.
+engine receives only a verified event for a job it knows. With several processes the job may
+be another's: the engine then stores what the callback says before this answers 200 and tells
+the owner at once (bot/jobs/engine.py, `on_callback`).
 """
 
 from __future__ import annotations
