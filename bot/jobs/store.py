@@ -148,21 +148,24 @@ class JobStore:
         if leases is not None:
             epoch = leases.epoch(job_id)
             if epoch is None:
-                raise LeaseLost(job_id)
+                # Not ours (any more): nothing to write, unless it has simply ended.
+                await self._refused(job_id, leases, conn)
+                return None
             sql += f" AND lease_owner = ${len(args) + 1} AND lease_epoch = ${len(args) + 2}"
             args += [leases.owner, epoch]
         row = await (conn or self.db).fetchrow(sql + " RETURNING *", *args)
         if row is None and leases is not None:
-            await self._still_held(job_id, leases, conn)
+            await self._refused(job_id, leases, conn)
         return None if row is None else Job.from_record(row)
 
-    async def _still_held(self, job_id: str, leases: Leases, conn: Connection | None) -> None:
-        """Raise LeaseLost unless the row still carries our lease (the state check lost)."""
+    async def _refused(self, job_id: str, leases: Leases, conn: Connection | None) -> None:
+        """Say why a fenced write matched no row: LeaseLost if another process drives the
+        job now; else (the state check lost, or the job has ended) return quietly."""
         row = await (conn or self.db).fetchrow(
-            "SELECT lease_owner, lease_epoch FROM jobs WHERE id = $1", job_id
+            "SELECT state, lease_owner, lease_epoch FROM jobs WHERE id = $1", job_id
         )
-        if row is None:
-            return
+        if row is None or JobState(row["state"]).finished:
+            return  # an ended job is nobody's to drive: a state race lost, as without leases
         if row["lease_owner"] != leases.owner or int(row["lease_epoch"]) != leases.epoch(job_id):
             leases.drop(job_id)
             raise LeaseLost(job_id)
