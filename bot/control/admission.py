@@ -193,7 +193,12 @@ class Admission:
             # behind them.
             for start in range(0, len(told), _SETTLE_PER_TURN):
                 if start:
-                    await asyncio.sleep(0)
+                    try:
+                        await asyncio.sleep(0)
+                    except asyncio.CancelledError:
+                        for pending, _ in told[start:]:
+                            pending.done.cancel()
+                        raise
                 for pending, result in told[start : start + _SETTLE_PER_TURN]:
                     _settle(pending.done, result)
 

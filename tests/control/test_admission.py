@@ -217,3 +217,30 @@ async def test_more_requests_than_a_batch_are_all_written_in_order(db: Database)
     arrive_together(admission)
     jobs = await asyncio.gather(*(admission.admit(ask(USER + i)) for i in range(7)))
     assert [j.id for j in engine.accepted] == [j.id for j in jobs]
+
+
+async def test_a_batch_is_told_a_few_per_turn_and_none_waits_forever_if_the_writer_stops(
+    db: Database,
+) -> None:
+    """A batch's requesters hear their outcome 8 per turn of the event loop; if the writer is
+    cancelled between turns (shutdown), those not yet told are cancelled, not left waiting."""
+    admission, engine = make_admission(db)
+    arrive_together(admission)
+    all_accepted = asyncio.Event()
+    accept = engine.accept
+
+    async def accept_and_see(job: Job) -> None:
+        await accept(job)
+        if len(engine.accepted) == 20:
+            all_accepted.set()
+
+    engine.accept = accept_and_see  # type: ignore[method-assign]
+    tasks = [asyncio.create_task(admission.admit(ask(USER + i))) for i in range(20)]
+    await all_accepted.wait()  # the writer is telling them now, a turn at a time
+    assert admission._writer is not None
+    admission._writer.cancel()
+    results = await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), 5)
+    kinds = ["Job" if isinstance(r, Job) else type(r).__name__ for r in results]
+    jobs = kinds.count("Job")
+    assert 8 <= jobs < 20 and kinds == ["Job"] * jobs + ["CancelledError"] * (20 - jobs)
+    assert [r.id for r in results[:jobs]] == [j.id for j in engine.accepted[:jobs]]  # type: ignore[union-attr]
