@@ -1,23 +1,29 @@
 """Benchmark scale-out: 1 vs 3 processes under the same demand, and how fast a death is covered.
 
-Each "process" is a JobEngine as bot/runtime.py builds it on PostgreSQL: its own pool,
-PostgresNotifier, leases and kie client, with kie's limits held in the database for all of
-them (bot/cluster/limiter.py). They share this one event loop (and the kie stand-in, on
-127.0.0.1); results go to a fake chat side that only counts posts, so the figures are the
-job side's: kie's limits bound everything else.
+Two ways to run the "processes" (`--mode`, both by default):
 
-1. Throughput: the same burst of jobs (default 60, kie tasks of 2 s) admitted at once, spread
-   over 1 or 3 processes. Printed: createTask per second (kie allows 20 per 10 s, so ≤ 2.0
-   whatever the process count), jobs delivered per minute, and the most createTask in any
-   10 s and recordInfo in any 1 s as kie's stand-in saw them, with its 429 count.
-2. Failover: 3 processes, JOB_LEASE_SECONDS 3, jobs running at kie (tasks of 8 s); one process
-   is killed (its steps cancelled, nothing released, as kill -9 leaves it). For each of its
-   jobs, the time from the kill to another process taking it over, and to the job's next
-   state change (it "moves again"). p50 and max over `--rounds` kills.
+- engines: each is a JobEngine as bot/runtime.py builds it on PostgreSQL (its own pool,
+  PostgresNotifier, leases and kie client, kie's windows shared in the database), all on
+  this one event loop with the kie stand-in; results go to a chat side that only counts
+  posts. The job side alone; a "kill" cancels every step and releases nothing.
+- processes: real `python -m bot` children against the Discord and kie stand-ins (in this
+  process, on 127.0.0.1), three gateway shards with one guild each: one process on every
+  shard (SHARD_COUNT=3), or three (SHARD_IDS 0, 1, 2). A kill is SIGKILL.
+
+1. Throughput: the same burst (default 60 jobs, one per member, kie tasks of 2 s) at once.
+   Printed: createTask per second over the run (a burst of 20 in the first 10 s, then kie
+   allows 2 a second: it tends to 2.0 on longer runs, whatever the process count), jobs
+   delivered per minute, and what the kie stand-in saw: the most createTask in any 10 s, the
+   most reads in any 1 s, and how many requests it refused with 429.
+2. Failover: 3 processes, JOB_LEASE_SECONDS `--lease` (3), jobs generating at kie (tasks of
+   8-10 s); one process is killed. For each of its jobs: kill → another process holds the
+   lease, and kill → the job's next state change ("moving again"). p50 and max over
+   `--rounds` kills.
 3. The shared limiter's own cost: one grant (a transaction) in ms, and how many grants 500
    `acquire("discord")` take at Discord's 50/s (tokens come in blocks).
 
-    python -m bench.scale_out_bench [--jobs 60] [--rounds 3] [--postgres URL]
+    python -m bench.scale_out_bench [--mode engines|processes|both] [--jobs 60]
+                                    [--rounds 3] [--jobs-each 6] [--lease 3] [--postgres URL]
 
 Needs the PostgreSQL of TEST_POSTGRES_URL (default postgresql://postgres@127.0.0.1:5432/test);
 each run uses a schema of its own, dropped at the end. Nothing is asserted.
@@ -29,12 +35,16 @@ import argparse
 import asyncio
 import os
 import secrets
+import signal
+import socket
 import statistics
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -57,6 +67,8 @@ from bot.store.migrate import apply_migrations
 from imagine_standins.kie import CREATE_TASK, RECORD_INFO, Durations, FakeKie
 
 KIE_KEY = "kie-bench-key-0123456789"
+ROOT = Path(__file__).resolve().parent.parent
+SHARDS = 3  # the processes' gateway shards: one guild on each
 DEFAULT_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 
 
@@ -340,28 +352,259 @@ async def limiter_cost(url: str) -> dict[str, float]:
         await drop_schema(url, schema)
 
 
+# ----- real processes: python -m bot children ----------------------------------------------
+
+
+@dataclass
+class Children:
+    """`python -m bot` children on three gateway shards, against both stand-ins."""
+
+    url: str
+    schema: str
+    kie: FakeKie
+    discord: Any
+    work: Path
+    guilds: list[Any]
+    lease: float
+    procs: list[asyncio.subprocess.Process] = field(default_factory=list)
+    envs: list[dict[str, str]] = field(default_factory=list)
+
+    def env(self, **extra: str) -> dict[str, str]:
+        from tests.e2e.subprocess_bot import postgres_url
+
+        return {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "PYTHONPATH": str(ROOT),
+            "HOME": str(self.work),
+            "DISCORD_TOKEN": self.discord.token,
+            "KIE_API_KEY": KIE_KEY,
+            "KIE_API_BASE_URL": self.kie.base_url,
+            "KIE_RESULT_HOSTS": "127.0.0.1",
+            "DISCORD_API_BASE_URL": self.discord.api_base_url,
+            "DISCORD_GATEWAY_URL": self.discord.gateway_url,
+            "DATABASE_URL": postgres_url(self.url, self.schema),
+            "WEB_HOST": "127.0.0.1",
+            "WEB_PORT": str(free_port()),
+            "JOB_LEASE_SECONDS": f"{self.lease:g}",
+            "MAX_JOBS_PER_MEMBER": "10",
+            "MAX_QUEUED_PER_MEMBER": "100",
+            "LOG_LEVEL": "WARNING",
+            **extra,
+        }
+
+    async def start(self, processes: int) -> None:
+        """One process on every shard, or one process per shard; wait until all identified."""
+        envs = (
+            [self.env(SHARD_COUNT=str(SHARDS))]
+            if processes == 1
+            else [self.env(SHARD_COUNT=str(SHARDS), SHARD_IDS=str(n)) for n in range(SHARDS)]
+        )
+        self.envs = envs
+        for n, env in enumerate(envs):
+            with (self.work / f"bot-{n}.stderr").open("wb") as err:
+                self.procs.append(
+                    await asyncio.create_subprocess_exec(
+                        sys.executable,
+                        "-m",
+                        "bot",
+                        cwd=self.work,
+                        env=env,
+                        stdin=asyncio.subprocess.DEVNULL,
+                        stdout=asyncio.subprocess.DEVNULL,
+                        stderr=err,
+                    )
+                )
+        await self.discord.wait_for(
+            lambda: len(self.discord.gateway.identify_payloads) >= SHARDS, timeout=60
+        )
+
+    async def imagine(self, count: int) -> list[Any]:
+        """Send `count` /imagine, one per member, spread over the guilds (so the shards)."""
+        sent = []
+        for n in range(count):
+            guild = self.guilds[n % len(self.guilds)]
+            [member] = guild.add_members(1)
+            sent.append(
+                await self.discord.send_slash_command(
+                    member, "imagine", {"prompt": f"bench lighthouse {n}"}
+                )
+            )
+        await self.discord.wait_for(lambda: all(i.acknowledged for i in sent), timeout=60)
+        return sent
+
+    async def stop(self) -> None:
+        for proc in self.procs:
+            if proc.returncode is None:
+                proc.send_signal(signal.SIGTERM)
+        for proc in self.procs:
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+async def poll_until(db: Database, count_sql: str, at_least: int, *, timeout: float) -> None:
+    """Wait until `count_sql` counts `at_least` rows; stop the benchmark after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if int(await db.fetchval(count_sql)) >= at_least:
+            return
+        if time.monotonic() > deadline:
+            raise SystemExit(f"never reached {at_least}: {count_sql}")
+        await asyncio.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def with_children(url: str, lease: float, durations: Durations, run: Any) -> dict[str, float]:
+    """Run `run(children, db)` against fresh stand-ins and a fresh schema."""
+    from imagine_standins.discord import FakeDiscord
+    from imagine_standins.discord.world import shard_of
+    from tests.e2e.subprocess_bot import seed_history
+
+    schema = await fresh_schema(url)
+    try:
+        with tempfile.TemporaryDirectory(prefix="scale-out-") as tmp:
+            async with FakeKie(api_key=KIE_KEY, durations=durations) as kie, FakeDiscord() as fake:
+                world = fake.world
+                guilds = {shard_of(world.guild_id, SHARDS): world}
+                for shard in range(SHARDS):
+                    guilds.setdefault(shard, world.add_guild(f"G{shard}", shard=(shard, SHARDS)))
+                db = await open_database(url, server_settings={"search_path": schema})
+                await seed_history(db, took=durations.total)
+                children = Children(url, schema, kie, fake, Path(tmp), list(guilds.values()), lease)
+                try:
+                    result: dict[str, float] = await run(children, db)
+                finally:
+                    await children.stop()
+                    await db.close()
+                return result
+    finally:
+        await drop_schema(url, schema)
+
+
+async def real_throughput(url: str, processes: int, jobs: int) -> dict[str, float]:
+    async def run(children: Children, db: Database) -> dict[str, float]:
+        await children.start(processes)
+        started = time.monotonic()
+        await children.imagine(jobs)
+        # + the three seeded jobs of history
+        delivered = "SELECT COUNT(*) FROM jobs WHERE state = 'delivered'"
+        await poll_until(db, delivered, jobs + 3, timeout=300)
+        took = time.monotonic() - started
+        kie = children.kie
+        return {
+            "create_rate": sum(1 for r in kie.calls(CREATE_TASK) if r.code != 429) / took,
+            "per_minute": jobs / took * 60,
+            "seconds": took,
+            "max_create_10s": kie.max_in_window(CREATE_TASK, 10.0),
+            "max_read_1s": kie.max_in_window(RECORD_INFO, 1.0),
+            "refused_429": sum(1 for r in kie.requests if r.code == 429),
+        }
+
+    return await with_children(url, 30.0, Durations(0.2, 0.3, 1.5), run)
+
+
+async def real_failover(url: str, jobs: int, lease: float) -> tuple[list[float], list[float]]:
+    """Kill -9 the process of shard 0 while every job generates at kie; time its jobs."""
+    from bot.jobs.leases import instance_name
+
+    taken: list[float] = []
+    moved: list[float] = []
+    seen: dict[tuple[str, str], float] = {}
+
+    async def run(children: Children, db: Database) -> dict[str, float]:
+        await children.start(SHARDS)
+        await children.imagine(jobs)
+        await poll_until(
+            db, "SELECT COUNT(*) FROM jobs WHERE kie_state = 'generating'", jobs, timeout=120
+        )
+        doomed_owner = instance_name(int(children.envs[0]["WEB_PORT"]))
+        rows = await db.fetch(
+            "SELECT id, state, kie_state FROM jobs WHERE lease_owner = $1", doomed_owner
+        )
+        theirs = {r["id"]: (r["state"], r["kie_state"]) for r in rows}
+        children.procs[0].kill()  # SIGKILL: no handler, nothing released
+        await children.procs[0].wait()
+        killed = time.monotonic()
+        while len(moved_at := {k: v for k, v in seen.items() if k[1] == "moved"}) < len(theirs):
+            for job_id, before in theirs.items():
+                row = await db.fetchrow(
+                    "SELECT state, kie_state, lease_owner FROM jobs WHERE id = $1", job_id
+                )
+                assert row is not None
+                since = time.monotonic() - killed
+                if row["lease_owner"] != doomed_owner:
+                    seen.setdefault((job_id, "taken"), since)
+                if (row["state"], row["kie_state"]) != before:
+                    seen.setdefault((job_id, "moved"), since)
+            if time.monotonic() - killed > lease + 60:
+                raise SystemExit("the killed process's jobs never moved")
+            await asyncio.sleep(0.05)
+        taken.extend(v for k, v in seen.items() if k[1] == "taken")
+        moved.extend(moved_at.values())
+        return {}
+
+    await with_children(url, lease, Durations(0.2, 0.3, 9.5), run)
+    return taken, moved
+
+
+def _throughput_row(processes: int, r: dict[str, float]) -> str:
+    return (
+        f"   {processes:9d}  {r['create_rate']:12.2f}  {r['per_minute']:8.1f}"
+        f"  {r['seconds']:7.1f}  {r['max_create_10s']:18.0f}  {r['max_read_1s']:12.0f}"
+        f"  {r['refused_429']:4.0f}"
+    )
+
+
+def _failover_rows(taken: list[float], moved: list[float]) -> None:
+    print(f"   {len(moved)} jobs of killed processes")
+    print(f"   kill → taken over:   p50 {statistics.median(taken):5.2f} s  max {max(taken):5.2f} s")
+    print(f"   kill → moving again: p50 {statistics.median(moved):5.2f} s  max {max(moved):5.2f} s")
+
+
+HEADER = "   processes  createTask/s  jobs/min  seconds  max createTask/10s  max reads/1s  429s"
+
+
 async def main_async(args: argparse.Namespace) -> None:
     url = args.postgres
     print(f"PostgreSQL {url.rsplit('@', 1)[-1]}, Python {sys.version.split()[0]}")
-    print(f"\n1. Throughput: {args.jobs} jobs at once, kie tasks 2 s, kie's limits shared")
-    print("   processes  createTask/s  jobs/min  seconds  max createTask/10s  max reads/1s  429s")
-    for processes in (1, 3):
-        r = await throughput(url, processes, args.jobs)
+    if args.mode in ("engines", "both"):
+        print(f"\n1. Throughput, engines in one process: {args.jobs} jobs at once, kie tasks 2 s")
+        print(HEADER)
+        for processes in (1, 3):
+            print(_throughput_row(processes, await throughput(url, processes, args.jobs)))
+        print(f"\n2. Failover, engines: JOB_LEASE_SECONDS {args.lease:g}, {args.rounds} kill(s)")
+        taken: list[float] = []
+        moved: list[float] = []
+        for _ in range(args.rounds):
+            t, m = await failover_round(url, args.jobs_each, args.lease)
+            taken += t
+            moved += m
+        _failover_rows(taken, moved)
+    if args.mode in ("processes", "both"):
         print(
-            f"   {processes:9d}  {r['create_rate']:12.2f}  {r['per_minute']:8.1f}"
-            f"  {r['seconds']:7.1f}  {r['max_create_10s']:18.0f}  {r['max_read_1s']:12.0f}"
-            f"  {r['refused_429']:4.0f}"
+            f"\n1. Throughput, python -m bot processes on {SHARDS} shards: {args.jobs} /imagine"
+            " at once, kie tasks 2 s"
         )
-    print(f"\n2. Failover: JOB_LEASE_SECONDS {args.lease:g}, {args.rounds} kill(s) of 1 of 3")
-    taken: list[float] = []
-    moved: list[float] = []
-    for _ in range(args.rounds):
-        t, m = await failover_round(url, args.jobs_each, args.lease)
-        taken += t
-        moved += m
-    print(f"   {len(taken)} jobs of killed processes")
-    print(f"   kill → taken over:   p50 {statistics.median(taken):5.2f} s  max {max(taken):5.2f} s")
-    print(f"   kill → moving again: p50 {statistics.median(moved):5.2f} s  max {max(moved):5.2f} s")
+        print(HEADER)
+        for processes in (1, 3):
+            print(_throughput_row(processes, await real_throughput(url, processes, args.jobs)))
+        print(
+            f"\n2. Failover, python -m bot processes: JOB_LEASE_SECONDS {args.lease:g},"
+            f" {args.rounds} kill -9 of 1 of {SHARDS}"
+        )
+        taken, moved = [], []
+        for _ in range(args.rounds):
+            t, m = await real_failover(url, args.jobs_each * SHARDS, args.lease)
+            taken += t
+            moved += m
+        _failover_rows(taken, moved)
     print("\n3. Shared limiter")
     c = await limiter_cost(url)
     print(
@@ -382,6 +625,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lease", type=float, default=3.0)
     parser.add_argument("--postgres", default=DEFAULT_URL)
+    parser.add_argument(
+        "--mode",
+        choices=("engines", "processes", "both"),
+        default="both",
+        help="engines in this process, real python -m bot children, or both",
+    )
     asyncio.run(main_async(parser.parse_args(argv)))
     return 0
 
