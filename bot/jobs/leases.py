@@ -44,9 +44,13 @@ class LeaseLost(Exception):
 
 
 def instance_name(web_port: int | None) -> str:
-    """Return this process's instance: host and web port, the same after a restart."""
+    """Return this process's instance: host and web port, the same after a restart.
+
+    Without a fixed port (None or 0: any free port) two processes of one host could share
+    the name, so the process id stands in: unique, though not kept across a restart.
+    """
     host = socket.gethostname() or "host"
-    return f"{host}:{web_port}" if web_port is not None else f"{host}:pid{os.getpid()}"
+    return f"{host}:{web_port}" if web_port else f"{host}:pid{os.getpid()}"
 
 
 class Leases:
