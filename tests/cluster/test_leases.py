@@ -54,6 +54,15 @@ class Cluster:
     kie: FakeKie = field(default_factory=FakeKie)
     processes: list[Process] = field(default_factory=list)
     callbacks: bool = False
+    # The test's own view of the database: one pool, not one per look (PostgreSQL allows
+    # only so many connections, and CI runs beside other work).
+    _outside: Database | None = None
+
+    async def outside(self) -> JobStore:
+        """Return a store on the test's own pool (opened once)."""
+        if self._outside is None:
+            self._outside = await self.open_pg()
+        return JobStore(self._outside)
 
     async def start(self, name: str, *, lease: float = LEASE) -> Process:
         db = await self.open_pg()
@@ -114,13 +123,13 @@ class Cluster:
             "updated_at": now,
         }
         job = Job(**(row | fields))
-        await JobStore(await self.open_pg()).insert(job)
+        await (await self.outside()).insert(job)
         return job
 
     async def wait(
         self, job_id: str, done: Callable[[Job], bool] | None = None, timeout: float = 10.0
     ) -> Job:
-        store = JobStore(await self.open_pg())
+        store = await self.outside()
         check = done or (lambda j: j.state.finished)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
