@@ -21,6 +21,7 @@ from imagine_standins.discord import FakeDiscord
 from imagine_standins.kie import Durations, FakeKie
 from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
 from tests.e2e.stack import KIE_KEY, Stack, start_stack, stop_stack
+from tests.e2e.subprocess_bot import postgres_url
 from tests.standins.discord.fixtures import fake_discord  # noqa: F401 - fixture
 
 WATCHED_LOGGERS = ("bot", "cogs", "discord")
@@ -68,6 +69,19 @@ async def pg_db() -> AsyncIterator[Database]:
     yield db
     await db.close()
     await _drop_schema(schema)
+
+
+@pytest.fixture
+async def pg() -> AsyncIterator[tuple[Database, str]]:
+    """A migrated schema, and the DATABASE_URL that names it for child bot processes."""
+    schema = await _postgres_schema()
+    db = await open_database(POSTGRES_URL, server_settings={"search_path": schema})
+    await apply_migrations(db, now=time.time())
+    try:
+        yield db, postgres_url(POSTGRES_URL, schema)
+    finally:
+        await db.close()
+        await _drop_schema(schema)
 
 
 @pytest.fixture

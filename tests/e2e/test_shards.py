@@ -9,20 +9,15 @@ channel of a guild that process has never seen on its gateway.
 from __future__ import annotations
 
 import functools
-import time
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
 from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
-from bot.store.database import Database, open_database
-from bot.store.migrate import apply_migrations
+from bot.store.database import Database
 from imagine_standins.discord import FakeDiscord, InteractionRecord
 from imagine_standins.discord.world import Guild, shard_of
 from imagine_standins.kie import CREATE_TASK, Durations, FakeKie
-from tests.conftest import POSTGRES_URL, _drop_schema, _postgres_schema
 from tests.e2e.money import assert_money_exact
 from tests.e2e.stack import KIE_KEY, wait_until
 from tests.e2e.subprocess_bot import (
@@ -31,7 +26,6 @@ from tests.e2e.subprocess_bot import (
     bot_env,
     healthz,
     identified_sessions,
-    postgres_url,
     results_for,
     seed_history,
     spawn_bot,  # noqa: F401 - fixture
@@ -40,19 +34,6 @@ from tests.e2e.subprocess_bot import (
 
 SHARDS = 2
 LEASE_SECONDS = 2
-
-
-@pytest.fixture
-async def pg(tmp_path: Path) -> AsyncIterator[tuple[Database, str]]:
-    """A migrated schema of this test's own, and the DATABASE_URL that names it."""
-    schema = await _postgres_schema()
-    db = await open_database(POSTGRES_URL, server_settings={"search_path": schema})
-    await apply_migrations(db, now=time.time())
-    try:
-        yield db, postgres_url(POSTGRES_URL, schema)
-    finally:
-        await db.close()
-        await _drop_schema(schema)
 
 
 async def _imagine(
