@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,13 +20,14 @@ from bot.cluster.notify import PostgresNotifier
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import JobEngine
 from bot.jobs.leases import Leases
-from bot.jobs.models import Job, JobOptions, JobState
+from bot.jobs.models import Job, JobState
 from bot.jobs.store import JobStore
-from bot.kie import CreateTaskRequest, ImageSize, Resolution, TaskRecord, TaskState
+from bot.kie import CreateTaskRequest, TaskRecord, TaskState
 from bot.store.database import Database
 from tests.cluster.conftest import OpenDb
 from tests.conftest import POSTGRES_URL
 from tests.images.pictures import as_download, noise_jpeg
+from tests.jobs.rows import queued_job
 from tests.jobs.test_engine import RESULT_URL, FakeDelivery, FakeKie, FakeLedger
 
 LEASE = 1.5  # seconds: renewals and the scan for dead owners every 0.5 s
@@ -108,21 +107,7 @@ class Cluster:
 
     async def admitted(self, **fields: Any) -> Job:
         """Write a job row nobody holds yet (as if its admitting process died at once)."""
-        now = time.time()
-        row: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "callback_token": secrets.token_urlsafe(16),
-            "guild_id": 1,
-            "channel_id": 2,
-            "user_id": 3,
-            "state": JobState.QUEUED,
-            "options": JobOptions(
-                prompt="a red fox", size=ImageSize.SQUARE_HD, resolution=Resolution.R1K, images=1
-            ),
-            "created_at": now,
-            "updated_at": now,
-        }
-        job = Job(**(row | fields))
+        job = queued_job(**fields)
         await (await self.outside()).insert(job)
         return job
 

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,16 +14,14 @@ from bot.images import DownloadedImage, DownloadFailed
 from bot.images.fit import DEFAULT_HEADROOM
 from bot.jobs.config import EngineConfig
 from bot.jobs.engine import JobEngine
-from bot.jobs.models import Job, JobOptions, JobState
+from bot.jobs.models import Job, JobState
 from bot.jobs.outcomes import Failed, Failure
 from bot.jobs.ports import PostRefused, Progress, ResultPart
 from bot.jobs.store import JobStore
 from bot.kie import (
     CreateTaskRequest,
-    ImageSize,
     KieError,
     KieOutcomeUnknown,
-    Resolution,
     TaskRecord,
     TaskState,
     error_for_code,
@@ -33,6 +29,7 @@ from bot.kie import (
 from bot.store.database import Database, open_database
 from bot.store.migrate import apply_migrations
 from tests.images.pictures import as_download, noise_jpeg
+from tests.jobs.rows import queued_job
 
 RESULT_URL = "https://tempfile.aiquickdraw.com/p/result.jpg"
 
@@ -174,21 +171,7 @@ class Rig:
 
     async def admitted(self, **fields: Any) -> Job:
         """Write a job row as admission would, and return it."""
-        now = time.time()
-        row: dict[str, Any] = {
-            "id": uuid.uuid4().hex,
-            "callback_token": secrets.token_urlsafe(16),
-            "guild_id": 1,
-            "channel_id": 2,
-            "user_id": 3,
-            "state": JobState.QUEUED,
-            "options": JobOptions(
-                prompt="a red fox", size=ImageSize.SQUARE_HD, resolution=Resolution.R1K, images=1
-            ),
-            "created_at": now,
-            "updated_at": now,
-        }
-        job = Job(**(row | fields))
+        job = queued_job(**fields)
         await JobStore(self.db).insert(job)
         return job
 

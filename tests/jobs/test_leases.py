@@ -2,36 +2,15 @@
 
 from __future__ import annotations
 
-import secrets
 import time
-import uuid
-from typing import Any
 
 import pytest
 
 from bot.jobs.leases import LeaseLost, Leases
-from bot.jobs.models import Job, JobOptions, JobState
+from bot.jobs.models import JobState
 from bot.jobs.store import JobStore
-from bot.kie import ImageSize, Resolution
 from bot.store.database import Database
-
-
-def _job(**fields: Any) -> Job:
-    now = time.time()
-    row: dict[str, Any] = {
-        "id": uuid.uuid4().hex,
-        "callback_token": secrets.token_urlsafe(16),
-        "guild_id": 1,
-        "channel_id": 2,
-        "user_id": 3,
-        "state": JobState.QUEUED,
-        "options": JobOptions(
-            prompt="a red fox", size=ImageSize.SQUARE_HD, resolution=Resolution.R1K, images=1
-        ),
-        "created_at": now,
-        "updated_at": now,
-    }
-    return Job(**(row | fields))
+from tests.jobs.rows import queued_job
 
 
 def _store(db: Database, owner: str, *, seconds: float = 30, exclusive: bool = False) -> JobStore:
@@ -40,7 +19,7 @@ def _store(db: Database, owner: str, *, seconds: float = 30, exclusive: bool = F
 
 async def test_a_new_row_is_leased_to_its_writer_and_others_cannot_take_it(db: Database) -> None:
     mine, theirs = _store(db, "a"), _store(db, "b")
-    job = _job()
+    job = queued_job()
     await mine.insert(job)
     assert await mine.lease_of(job.id) == ("a", 1)
     assert await theirs.take_leases(follow_since=0) == []
@@ -53,7 +32,7 @@ async def test_a_new_row_is_leased_to_its_writer_and_others_cannot_take_it(db: D
 
 async def test_an_expired_lease_is_taken_and_the_old_owner_is_fenced_off(db: Database) -> None:
     old, new = _store(db, "old", seconds=0.05), _store(db, "new")
-    job = _job()
+    job = queued_job()
     await old.insert(job)
     time.sleep(0.1)  # noqa: ASYNC251 - the lease runs out; nothing else runs meanwhile
     [taken] = await new.take_leases(follow_since=0)
@@ -69,14 +48,14 @@ async def test_an_expired_lease_is_taken_and_the_old_owner_is_fenced_off(db: Dat
 
 async def test_a_lost_state_race_is_none_not_lease_lost(db: Database) -> None:
     store = _store(db, "a")
-    job = _job()
+    job = queued_job()
     await store.insert(job)
     assert await store.update(job.id, expect={JobState.RUNNING}, state=JobState.DELIVERING) is None
 
 
 async def test_renewal_reports_jobs_taken_over_and_forgets_ended_ones(db: Database) -> None:
     store = _store(db, "a")
-    kept, taken, ended = _job(), _job(), _job()
+    kept, taken, ended = queued_job(), queued_job(), queued_job()
     for job in (kept, taken, ended):
         await store.insert(job)
     await db.execute(
@@ -91,7 +70,7 @@ async def test_renewal_reports_jobs_taken_over_and_forgets_ended_ones(db: Databa
 
 async def test_at_start_an_instance_takes_its_own_jobs_back_however_fresh(db: Database) -> None:
     before = _store(db, "host:8080")
-    job = _job()
+    job = queued_job()
     await before.insert(job)
     stranger = _store(db, "host:8081")
     assert await stranger.take_leases(follow_since=0, own=True) == []
@@ -104,13 +83,13 @@ async def test_at_start_an_instance_takes_its_own_jobs_back_however_fresh(db: Da
 
 async def test_the_only_process_takes_every_job_at_start(db: Database) -> None:
     other = _store(db, "somebody")
-    job = _job()
+    job = queued_job()
     await other.insert(job)
     only = _store(db, "only", exclusive=True)
     [taken] = await only.take_leases(follow_since=0, own=True)
     assert taken.id == job.id
     # Later scans take rows nobody leased, not its own again.
-    fresh = _job()
+    fresh = queued_job()
     await JobStore(db).insert(fresh)
     assert [j.id for j in await only.take_leases(follow_since=0)] == [fresh.id]
     assert await only.take_leases(follow_since=0) == []
