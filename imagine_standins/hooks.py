@@ -103,6 +103,30 @@ class Hooks(Generic[R]):
         self._hooks.append(hook)
         return hook
 
+    def on(
+        self,
+        match: str | Callable[[R], bool],
+        name_of: Callable[[R], str],
+        *,
+        when: When,
+        action: Callable[[R], Any],
+        times: int | None = 1,
+    ) -> Hook[R]:
+        """Register a hook on the records `name_of` names `match`, or that `match` accepts."""
+        matches: Callable[[R], bool]
+        if isinstance(match, str):
+            wanted = match
+
+            def named(record: R) -> bool:
+                return name_of(record) == wanted
+
+            matches = named
+            description = match
+        else:
+            matches = match
+            description = getattr(match, "__name__", repr(match))
+        return self.add(matches, when=when, action=action, times=times, description=description)
+
     def clear(self) -> None:
         """Forget every hook."""
         for hook in self._hooks:

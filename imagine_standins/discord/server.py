@@ -275,20 +275,7 @@ class FakeDiscord(RestRoutes, Harness):
         limits how many requests fire it (None: all). The answer itself never changes; see
         ``imagine_standins/hooks.py``.
         """
-        predicate: Callable[[RecordedRequest], bool]
-        if isinstance(match, str):
-            wanted = match
-
-            def predicate(req: RecordedRequest) -> bool:
-                return req.key == wanted
-
-            description = match
-        else:
-            predicate = match
-            description = getattr(match, "__name__", repr(match))
-        return self.hooks.add(
-            predicate, when=when, action=action, times=times, description=description
-        )
+        return self.hooks.on(match, lambda req: req.key, when=when, action=action, times=times)
 
     def _bucket(self, name: str, major: str) -> _Bucket:
         key = (name, major)

@@ -269,20 +269,7 @@ class FakeKie:
         if it returns an awaitable, is done. ``when="after"``: the answer has been written
         out. ``times`` limits how many requests fire it (None: all). See imagine_standins/hooks.py.
         """
-        predicate: Callable[[RecordedRequest], bool]
-        if isinstance(match, str):
-            endpoint = match
-
-            def predicate(rec: RecordedRequest) -> bool:
-                return rec.endpoint == endpoint
-
-            description = match
-        else:
-            predicate = match
-            description = getattr(match, "__name__", repr(match))
-        return self.hooks.add(
-            predicate, when=when, action=action, times=times, description=description
-        )
+        return self.hooks.on(match, lambda rec: rec.endpoint, when=when, action=action, times=times)
 
     def on_callback(
         self,
