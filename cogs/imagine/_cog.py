@@ -163,9 +163,7 @@ class Imagine(commands.Cog):
     async def open_remix(self, interaction: discord.Interaction[Any], job_id: str) -> None:
         """Open the remix modal with the earlier prompt filled in."""
         job = await self.admission.job(job_id)
-        await interaction.response.send_modal(
-            RemixModal(job_id, job.options.prompt, lang_for(interaction))
-        )
+        await RemixModal(job_id, job.options.prompt, lang_for(interaction)).open(interaction)
 
     async def remix(self, interaction: discord.Interaction[Any], job_id: str, prompt: str) -> None:
         """Run an earlier request again with an edited prompt (same options and seed)."""
@@ -226,12 +224,15 @@ class Imagine(commands.Cog):
 
     @commands.Cog.listener()
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
-        """Answer the Edit modal by its custom_id, whichever process opened it."""
+        """Answer the Edit and Remix modals by their custom_id, whichever process opened them."""
         submission = read_submission(interaction)
         if submission is None:
             return
         try:
-            await self.edit(interaction, submission.job_id, submission.prompt, submission.image)
+            if submission.kind == "remix":
+                await self.remix(interaction, submission.job_id, submission.prompt)
+            else:
+                await self.edit(interaction, submission.job_id, submission.prompt, submission.image)
         except Exception as exc:  # noqa: BLE001 - every failure gets the tree's reply
             await reply_to_error(interaction, exc)
 

@@ -4,9 +4,9 @@
 Discord attachments; `reference_for` describes one for admission (bot/jobs/references.py
 decides whether kie can take it). Edit's modal asks for a new prompt and, when the clicked
 message shows several images, which one. The modal is answered by its custom_id (which names
-the job), not by the Modal object that opened it: `EditModal.open` stops listening at once
-and the cog hands every submission to `read_submission`, so a modal opened before a restart
-still works when it is submitted after.
+the job), not by the Modal object that opened it: `EditModal.open` (and the Remix modal's,
+cogs/imagine/_views.py) stops listening at once and the cog hands every submission to
+`read_submission`, so a modal opened before a restart still works when it is submitted after.
 """
 
 from __future__ import annotations
@@ -22,15 +22,15 @@ from bot.jobs.references import Reference
 from cogs.imagine._views import MODAL_PROMPT_MAX
 
 __all__ = [
-    "EDIT_MODAL",
+    "JOB_MODAL",
     "EditModal",
-    "EditSubmission",
+    "ModalSubmission",
     "read_submission",
     "reference_for",
     "result_images",
 ]
 
-EDIT_MODAL = re.compile(r"imagine:edit-modal:(?P<job>[0-9a-f]{32})")
+JOB_MODAL = re.compile(r"imagine:(?P<kind>edit|remix)-modal:(?P<job>[0-9a-f]{32})")
 PROMPT_INPUT, IMAGE_INPUT = "prompt", "image"
 # Result files are named "[SPOILER_]<stem>_<n>.<ext>", n the image's 1-based place in the
 # result (bot/images/attachments.py names them so).
@@ -97,20 +97,21 @@ class EditModal(discord.ui.Modal):
 
 
 @dataclass(frozen=True, slots=True)
-class EditSubmission:
-    """What the member typed and picked in the Edit modal."""
+class ModalSubmission:
+    """What the member typed (and, in Edit, picked) in the Edit or Remix modal."""
 
+    kind: str  # "edit" or "remix"
     job_id: str
     prompt: str
     image: int | None  # None: the message had one image, so nothing was asked
 
 
-def read_submission(interaction: discord.Interaction[Any]) -> EditSubmission | None:
-    """Return the Edit modal's values, or None when the interaction is not its submission."""
+def read_submission(interaction: discord.Interaction[Any]) -> ModalSubmission | None:
+    """Return the Edit or Remix modal's values, or None for any other interaction."""
     if interaction.type is not discord.InteractionType.modal_submit:
         return None
     data: dict[str, Any] = dict(interaction.data or {})
-    match = EDIT_MODAL.fullmatch(str(data.get("custom_id", "")))
+    match = JOB_MODAL.fullmatch(str(data.get("custom_id", "")))
     if match is None:
         return None
     values: dict[str, Any] = {}
@@ -120,7 +121,8 @@ def read_submission(interaction: discord.Interaction[Any]) -> EditSubmission | N
             if "custom_id" in component:
                 values[component["custom_id"]] = component.get("value", component.get("values"))
     picked = values.get(IMAGE_INPUT) or []
-    return EditSubmission(
+    return ModalSubmission(
+        kind=match["kind"],
         job_id=match["job"],
         prompt=str(values.get(PROMPT_INPUT) or ""),
         image=int(picked[0]) if picked and str(picked[0]).isdigit() else None,

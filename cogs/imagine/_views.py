@@ -159,21 +159,17 @@ class RemixModal(discord.ui.Modal, title="Remix"):
 
     def __init__(self, job_id: str, prompt: str, lang: Lang = ENGLISH) -> None:
         super().__init__(
-            title=lang(_("Remix")), custom_id=f"imagine:remix-modal:{job_id}", timeout=600
+            title=lang(_("Remix")), custom_id=f"imagine:remix-modal:{job_id}", timeout=None
         )
         self.job_id = job_id
         self.prompt.label = lang(_("Prompt"))
         self.prompt.default = prompt[:MODAL_PROMPT_MAX]
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        await job_actions(interaction).remix(interaction, self.job_id, self.prompt.value)
-
-    # discord.py's Modal.on_error itself differs from View.on_error (no `item`).
-    async def on_error(  # type: ignore[override]
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        # discord.py sends whatever on_submit raises here.
-        await reply_to_error(interaction, error)
+    async def open(self, interaction: discord.Interaction[Any]) -> None:
+        """Show the modal; its submission is read from its custom_id (cogs/imagine/_edit.py),
+        not by this object, so one opened before a restart still works."""
+        await interaction.response.send_modal(self)
+        self.stop()
 
 
 def progress_view(job_id: str, lang: Lang = ENGLISH) -> discord.ui.View:

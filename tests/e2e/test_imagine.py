@@ -172,6 +172,27 @@ async def test_reroll_remix_and_delete(stack: Stack) -> None:
     await stack.discord.wait_for(lambda: own.deleted)
 
 
+async def test_a_remix_modal_opened_before_a_restart_still_works(stack: Stack) -> None:
+    """The Remix modal is answered by its custom_id, not by the process that opened it."""
+    interaction = await stack.imagine(prompt="a castle", seed=7)
+    job = await stack.wait_job((await stack.job_for(interaction)).id)
+    [result] = stack.results_for(job)
+    opened = await stack.discord.click_button(result, f"imagine:remix:{job.id}", stack.world.bob)
+    await stack.discord.wait_for(lambda: opened.modal is not None)
+    await stop_stack(stack)
+    restarted = await start_stack(stack.discord, stack.kie, stack.db)
+    try:
+        submitted = await restarted.discord.submit_modal(
+            opened, values={"prompt": "a castle at night"}, member=restarted.world.bob
+        )
+        remixed = await restarted.wait_job((await restarted.job_for(submitted)).id)
+        assert remixed.state is JobState.DELIVERED
+        assert (remixed.options.prompt, remixed.options.seed) == ("a castle at night", 7)
+        assert (remixed.user_id, remixed.parent_job_id) == (restarted.world.bob.id, job.id)
+    finally:
+        await stop_stack(restarted)
+
+
 async def test_mentions_in_the_prompt_ping_nobody(stack: Stack) -> None:
     """@everyone and a role mention echoed from the prompt notify no one but the requester."""
     role = stack.world.artists_role.id

@@ -99,7 +99,9 @@ def test_a_submission_is_read_from_its_custom_id_and_inputs() -> None:
     row = [{"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "a"}]}]
     one = read_submission(submission(f"imagine:edit-modal:{JOB_ID}", row))
     assert one is not None and (one.prompt, one.image) == ("a", None)
-    assert read_submission(submission(f"imagine:remix-modal:{JOB_ID}", row)) is None
+    remix = read_submission(submission(f"imagine:remix-modal:{JOB_ID}", row))
+    assert remix is not None and (remix.kind, remix.job_id) == ("remix", JOB_ID)
+    assert read_submission(submission(f"imagine:other-modal:{JOB_ID}", row)) is None
     assert read_submission(fake_interaction()) is None  # a click, not a modal
 
 

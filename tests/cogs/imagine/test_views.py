@@ -124,24 +124,13 @@ async def test_without_the_cog_the_click_is_refused_politely(cog: Any) -> None:
     assert "not available" in text
 
 
-async def test_the_remix_modal_submits_the_edited_prompt() -> None:
-    """Submitting the modal remixes the job with the text typed in."""
-    actions = Actions()
-    interaction = fake_interaction(cogs={"Imagine": actions})
+async def test_the_remix_modal_is_shown_and_left_to_its_custom_id() -> None:
+    """Opening shows the earlier prompt; the object stops listening at once, so the submission
+    is answered by its custom_id (cogs/imagine/_edit.py), also after a restart."""
+    interaction = fake_interaction()
     modal = RemixModal(JOB_ID, "a castle")
-    # What discord.py does with the submitted text before calling on_submit.
-    modal.prompt._refresh_state(
-        interaction, {"type": 4, "custom_id": "prompt", "value": "a castle in fog"}
-    )
-    await modal.on_submit(interaction)
-    assert actions.calls == [("remix", (JOB_ID, "a castle in fog"))]
-
-
-async def test_the_remix_modal_answers_its_errors() -> None:
-    """What on_submit raises, discord.py hands to on_error: it gets the same private reply."""
-    interaction = fake_interaction(cogs={"Imagine": Actions(RuntimeError("engine stopped"))})
-    modal = RemixModal(JOB_ID, "a castle")
-    with pytest.raises(RuntimeError) as raised:
-        await modal.on_submit(interaction)
-    await modal.on_error(interaction, raised.value)
-    interaction.response.send_message.assert_awaited_once_with(str(GENERIC_FAILURE), ephemeral=True)
+    await modal.open(interaction)
+    interaction.response.send_modal.assert_awaited_once_with(modal)
+    assert modal.custom_id == f"imagine:remix-modal:{JOB_ID}"
+    assert modal.prompt.default == "a castle"
+    assert modal.is_finished()
