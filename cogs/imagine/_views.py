@@ -146,24 +146,22 @@ class DeleteButton(_JobButton, template=r"imagine:delete:" + _JOB):
         await job_actions(interaction).delete(interaction, self.job_id)
 
 
-class RemixModal(discord.ui.Modal, title="Remix"):
+class RemixModal(discord.ui.Modal):
     """Edit the prompt of an earlier job and generate again."""
-
-    prompt: discord.ui.TextInput[RemixModal] = discord.ui.TextInput(
-        label="Prompt",
-        custom_id="prompt",
-        style=discord.TextStyle.paragraph,
-        min_length=1,
-        max_length=MODAL_PROMPT_MAX,
-    )
 
     def __init__(self, job_id: str, prompt: str, lang: Lang = ENGLISH) -> None:
         super().__init__(
             title=lang(_("Remix")), custom_id=f"imagine:remix-modal:{job_id}", timeout=None
         )
         self.job_id = job_id
-        self.prompt.label = lang(_("Prompt"))
-        self.prompt.default = prompt[:MODAL_PROMPT_MAX]
+        self.prompt: discord.ui.TextInput[Any] = discord.ui.TextInput(
+            custom_id="prompt",
+            style=discord.TextStyle.paragraph,
+            min_length=1,
+            max_length=MODAL_PROMPT_MAX,
+            default=prompt[:MODAL_PROMPT_MAX],
+        )
+        self.add_item(discord.ui.Label(text=lang(_("Prompt")), component=self.prompt))
 
     async def open(self, interaction: discord.Interaction[Any]) -> None:
         """Show the modal; its submission is read from its custom_id (cogs/imagine/_edit.py),

@@ -156,7 +156,7 @@ async def test_reroll_remix_and_delete(stack: Stack) -> None:
 
     opened = await stack.discord.click_button(result, f"imagine:remix:{job.id}", stack.world.alice)
     await stack.discord.wait_for(lambda: opened.modal is not None)
-    assert opened.modal["components"][0]["components"][0]["value"] == "a castle"  # type: ignore[index]
+    assert opened.modal["components"][0]["component"]["value"] == "a castle"  # type: ignore[index]
     submitted = await stack.discord.submit_modal(opened, values={"prompt": "a castle in fog"})
     remixed = await stack.wait_job((await stack.job_for(submitted)).id)
     assert remixed.options.prompt == "a castle in fog"
