@@ -237,5 +237,6 @@ class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
 
 
 def bot_class(settings: Settings) -> type[ImagineBot]:
-    """Return the bot's class: sharded when SHARD_COUNT is set, else one plain connection."""
-    return ImagineBot if settings.shard_count is None else ShardedImagineBot
+    """Return the bot's class: always discord.py's sharded bot, so with SHARD_COUNT unset it
+    shards automatically (Discord's recommended count), as the settings table promises."""
+    return ShardedImagineBot

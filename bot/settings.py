@@ -80,7 +80,7 @@ class Settings:
     job_lease_seconds: float = 30.0
     log_level: str = "INFO"
     # Discord gateway shards: how many the bot has, and which of them this process connects
-    # (None: all of them); no SHARD_COUNT: one connection, unsharded.
+    # (None: all of them); no SHARD_COUNT: discord.py's automatic sharding.
     shard_count: int | None = None
     shard_ids: tuple[int, ...] | None = None
 
