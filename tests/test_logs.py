@@ -22,6 +22,7 @@ INTERACTION_ID = 1111111111111111111
 # The shape of a real interaction token (base64url of "interaction:<id>:..." and more).
 TOKEN = "aW50ZXJhY3Rpb246MTExMTExMTExMTExMTExMTExMTp1bmd1ZXNzYWJsZQ-_xyz.123"
 LOGGERS = ("discord.http", "discord.gateway", "aiohttp.access", "aiosqlite")
+SWITCHES = ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing")
 
 
 @pytest.fixture
@@ -30,6 +31,8 @@ def restore_logging() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     levels = {name: logging.getLogger(name).level for name in LOGGERS}
+    # The record fields setup_logging stops looking up (the format shows none of them).
+    switches = {name: getattr(logging, name) for name in SWITCHES}
     try:
         yield
     finally:
@@ -37,6 +40,8 @@ def restore_logging() -> Iterator[None]:
         root.setLevel(level)
         for name, old in levels.items():
             logging.getLogger(name).setLevel(old)
+        for name, value in switches.items():
+            setattr(logging, name, value)
 
 
 @pytest.fixture

@@ -347,8 +347,10 @@ class JobEngine:
             # The cog shows this place with the first real message.
             self.places.shown(job.id, place, self.clock())
         log.info("%s queued: user=%s images=%d", job.ctx, job.user_id, job.options.images)
-        # Prompts are user content: only at DEBUG, and shortened.
-        log.debug("%s prompt: %.120r", job.ctx, job.options.prompt)
+        # Prompts are user content: only at DEBUG, and shortened. (Checked first: job.ctx
+        # would otherwise be built for every job at INFO too.)
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("%s prompt: %.120r", job.ctx, job.options.prompt)
         count_transition(job)
 
     async def cancel(self, job_id: str) -> Job | None:
