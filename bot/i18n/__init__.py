@@ -81,6 +81,8 @@ class Lang:
             template = self._translations.gettext(text.msgid)
         else:
             template = self._translations.ngettext(text.msgid, text.plural, text.n)
+        if not text.params and "{" not in template and "}" not in template:
+            return template  # what format() would return, without its work (labels, titles)
         return template.format(**{k: self._value(v) for k, v in text.params.items()})
 
     def _value(self, value: object) -> object:

@@ -8,6 +8,7 @@ write is one anybody may make (`fence=False`).
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Collection, Iterable
 from typing import Any
@@ -64,7 +65,9 @@ _COLUMNS = frozenset(
 )
 
 
+@functools.cache
 def _placeholders(start: int, count: int) -> str:
+    # Cached: a few (start, count) pairs recur, one of them for every job written.
     return ", ".join(f"${i}" for i in range(start, start + count))
 
 

@@ -46,6 +46,12 @@ _JOB_STATES = {
 }
 
 
+# The progress embed's fixed words, built once (it is rendered for every /imagine).
+_IMAGINING, _EDITING = _("Imagining…"), _("Editing…")
+_STATUS, _ASKED = _("Status"), _("Asked")
+_EXPECTED_START, _EXPECTED = _("Expected start"), _("Expected")
+
+
 def _status(job: Job, progress: Progress) -> Text:
     if progress.unconfirmed:
         return _("kie.ai has not confirmed the request yet; it will be delivered if it was made")
@@ -78,16 +84,16 @@ def progress_embed(job: Job, progress: Progress, *, lang: Lang = ENGLISH) -> dis
     it will likely finish; then downloading or posting.
     """
     embed = discord.Embed(
-        title=lang(_("Editing…") if job.options.is_edit else _("Imagining…")),
+        title=lang(_EDITING if job.options.is_edit else _IMAGINING),
         description=truncate(job.options.prompt, 1000),
         colour=COLOUR_WORKING,
     )
-    embed.add_field(name=lang(_("Status")), value=lang(_status(job, progress)), inline=False)
-    embed.add_field(name=lang(_("Asked")), value=f"<t:{int(job.created_at)}:R>")
+    embed.add_field(name=lang(_STATUS), value=lang(_status(job, progress)), inline=False)
+    embed.add_field(name=lang(_ASKED), value=f"<t:{int(job.created_at)}:R>")
     if progress.starts_at and job.state is JobState.QUEUED:
-        embed.add_field(name=lang(_("Expected start")), value=f"<t:{int(progress.starts_at)}:R>")
+        embed.add_field(name=lang(_EXPECTED_START), value=f"<t:{int(progress.starts_at)}:R>")
     if progress.eta and job.state in (JobState.RUNNING, JobState.SUBMITTING):
-        embed.add_field(name=lang(_("Expected")), value=f"<t:{int(progress.eta)}:R>")
+        embed.add_field(name=lang(_EXPECTED), value=f"<t:{int(progress.eta)}:R>")
     embed.set_footer(text=lang(_options_line(job)))
     return embed
 
