@@ -17,7 +17,8 @@ because the member received those images.
 Reserve, settle and refund run in a transaction of their own, or with `conn=` inside the
 caller's (so a reservation and its job row commit together). There they work under a
 savepoint: a refusal takes back only this call's writes, and the caller's transaction stays
-usable. On SQLite, code holding a transaction must pass it: the one connection is locked.
+usable. (A reservation no limit applies to is one INSERT, which needs none.) On SQLite, code
+holding a transaction must pass it: the one connection is locked.
 """
 
 from __future__ import annotations
@@ -88,29 +89,43 @@ class Ledger:
         """Reserve `images` in every applicable limit at once, or raise QuotaExceeded."""
         if images < 1:
             raise ValueError("a reservation needs at least one image")
+        if conn is None:
+            async with self._db.transaction() as tx:
+                return await self.reserve(
+                    job_id=job_id,
+                    guild_id=guild_id,
+                    channel_id=channel_id,
+                    user_id=user_id,
+                    role_ids=role_ids,
+                    images=images,
+                    now=now,
+                    conn=tx,
+                )
+        # A repeat (e.g. after a crash) returns the first reservation instead of charging twice.
+        existing = await _load_reservation(conn, job_id)
+        if existing is not None:
+            return existing
+        limits = await _limits(conn, guild_id, user_id, channel_id)
+        found = applicable(limits, user_id=user_id, channel_id=channel_id, role_ids=role_ids)
+        reservation = Reservation(
+            job_id=job_id,
+            guild_id=guild_id,
+            channel_id=channel_id,
+            user_id=user_id,
+            images=images,
+            charged=images,
+            state="reserved",
+            buckets=tuple(a.bucket(now) for a in found),
+        )
+        if not found:
+            # No limit applies, so nothing can refuse: the one write left is a single INSERT,
+            # all or nothing by itself, and needs no savepoint (admission reserves every job
+            # inside its batch's transaction; this spares two statements a job there).
+            await _store(conn, reservation, now)
+            return reservation
         async with self._atomic(conn) as tx:
-            # A repeat (e.g. after a crash) returns the first reservation instead of charging twice.
-            existing = await _load_reservation(tx, job_id)
-            if existing is not None:
-                return existing
-            limits = await _limits(tx, guild_id, user_id, channel_id)
-            taken = []
-            for found in applicable(
-                limits, user_id=user_id, channel_id=channel_id, role_ids=role_ids
-            ):
-                bucket = found.bucket(now)
-                await _take(tx, guild_id, bucket, found.limit.limit, images, now)
-                taken.append(bucket)
-            reservation = Reservation(
-                job_id=job_id,
-                guild_id=guild_id,
-                channel_id=channel_id,
-                user_id=user_id,
-                images=images,
-                charged=images,
-                state="reserved",
-                buckets=tuple(taken),
-            )
+            for a, bucket in zip(found, reservation.buckets, strict=True):
+                await _take(tx, guild_id, bucket, a.limit.limit, images, now)
             await _store(tx, reservation, now)
         return reservation
 
