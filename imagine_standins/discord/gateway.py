@@ -7,7 +7,6 @@ Speaks plain TEXT JSON frames, which discord.py parses whatever compression it a
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
+from imagine_standins.discord.wire import dumps, loads
 from imagine_standins.discord.world import Guild, shard_of
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ class GatewaySession:
             self.seq += 1
             frame["s"] = self.seq
         if not self.ws.closed:
-            await self.ws.send_str(json.dumps(frame))
+            await self.ws.send_str(dumps(frame).decode())
 
 
 class Gateway:
@@ -94,7 +94,7 @@ class Gateway:
         try:
             async for msg in ws:
                 if msg.type is WSMsgType.TEXT:
-                    await self._on_frame(session, json.loads(msg.data))
+                    await self._on_frame(session, loads(msg.data))
                 elif msg.type is WSMsgType.ERROR:
                     break
         finally:

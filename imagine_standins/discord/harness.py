@@ -440,7 +440,8 @@ class Harness:
         if kind == OPTION_CHANNEL and isinstance(value, Channel | int):
             cid = value if isinstance(value, int) else value.id
             target_channel = world.channels[cid]
-            payload = world.interaction_channel_payload(target_channel, member)
+            perms = world.channel_permissions(member, target_channel)
+            payload = world.interaction_channel_payload(target_channel, perms)
             resolved.setdefault("channels", {})[str(cid)] = payload
             return str(cid)
         return value
@@ -527,8 +528,9 @@ class Harness:
         limit = (
             self.attachment_size_limit if attachment_size_limit is None else attachment_size_limit
         )
+        member_perms = world.channel_permissions(member, channel)
         member_payload = member.to_payload()
-        member_payload["permissions"] = str(world.channel_permissions(member, channel))
+        member_payload["permissions"] = str(member_perms)
         payload: dict[str, Any] = {
             "id": str(interaction_id),
             "application_id": str(self.world.application_id),
@@ -537,7 +539,7 @@ class Harness:
             "guild_id": str(world.guild_id),
             "guild": {"id": str(world.guild_id), "locale": world.preferred_locale, "features": []},
             "channel_id": str(channel.id),
-            "channel": world.interaction_channel_payload(channel, member),
+            "channel": world.interaction_channel_payload(channel, member_perms),
             "member": member_payload,
             "token": token,
             "version": 1,

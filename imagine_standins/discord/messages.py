@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import mimetypes
 import re
 from collections.abc import Iterable
@@ -30,6 +29,7 @@ from imagine_standins.discord.rules import (
     is_empty,
     mentioned,
 )
+from imagine_standins.discord.wire import dumps, loads
 from imagine_standins.discord.world import Perm, Snowflakes, World
 
 #: Flags a message create may set (suppress embeds, ephemeral, suppress notifications, V2).
@@ -153,7 +153,7 @@ class MessageStore:
         by_name = {a.filename: a for a in attachments}
         result = []
         for embed in embeds:
-            embed = {"type": "rich", **json.loads(json.dumps(embed))}
+            embed = {"type": "rich", **loads(dumps(embed))}
             for key in ("image", "thumbnail"):
                 media = embed.get(key)
                 url = (media or {}).get("url") or ""
@@ -171,7 +171,6 @@ class MessageStore:
         channel = self.world.find_channel(message.channel_id)
         assert channel is not None  # messages are only stored in existing channels
         world = self.world.guild_of(channel)
-        author_perms = world.channel_permissions(world.bot_member, channel)
         users, roles, everyone = mentioned(message.content)
         allowed = message.allowed_mentions
         if allowed is None:
@@ -183,7 +182,11 @@ class MessageStore:
             allowed_users = {int(u) for u in allowed.get("users") or []}
             allowed_roles = {int(r) for r in allowed.get("roles") or []}
         ping_users = {u for u in users if "users" in parse or u in allowed_users}
-        can_mention_all = bool(author_perms & Perm.MENTION_EVERYONE)
+        # The author's permissions only matter to role and @everyone mentions.
+        can_mention_all = bool(
+            (roles or everyone)
+            and world.channel_permissions(world.bot_member, channel) & Perm.MENTION_EVERYONE
+        )
         ping_roles = {
             r
             for r in roles

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from imagine_standins.discord.rules import FLAG_EPHEMERAL, FLAG_LOADING
+from imagine_standins.discord.wire import loads
 from imagine_standins.discord.world import iso
 
 
@@ -26,7 +26,7 @@ class Part:
 
     def json(self) -> Any:
         """Return the part parsed as JSON."""
-        return json.loads(self.data)
+        return loads(self.data)
 
 
 @dataclass

@@ -44,6 +44,14 @@ DEFAULT_RATE_LIMITS: dict[str, tuple[int, float]] = {
     "default": (50, 1.0),  # everything else, per route and major parameter
 }
 
+#: The callback (response) types each interaction type may be answered with.
+CALLBACK_TYPES: dict[int, frozenset[int]] = {
+    2: frozenset({4, 5, 9}),  # application command
+    3: frozenset({4, 5, 6, 7, 9}),  # message component
+    4: frozenset({8}),  # autocomplete
+    5: frozenset({4, 5, 6, 7}),  # modal submit (6 and 7 only from a component's modal)
+}
+
 # (method, template, needs bot auth, handler name, bucket, major parameter)
 ROUTES: list[tuple[str, str, bool, str, str, str | None]] = [
     ("GET", "/users/@me", True, "_get_me", "default", None),
@@ -413,9 +421,9 @@ class RestRoutes(MessageStore):
         body = rec.json if isinstance(rec.json, dict) else {}
         rtype = body.get("type")
         data = body.get("data") or {}
-        allowed = {2: {4, 5, 9}, 3: {4, 5, 6, 7, 9}, 4: {8}, 5: {4, 5, 6, 7}}.get(inter.type, set())
+        allowed = CALLBACK_TYPES.get(inter.type, frozenset())
         if inter.type == 5 and inter.source_message_id is None:
-            allowed = {4, 5}
+            allowed = frozenset({4, 5})
         if rtype not in allowed:
             raise DiscordError(
                 400,

@@ -540,6 +540,8 @@ EVERYONE_MENTION = re.compile(r"@(everyone|here)")
 
 def mentioned(content: str) -> tuple[set[int], set[int], bool]:
     """Return (user ids, role ids, @everyone/@here) written in ``content``."""
+    if "@" not in content:  # every mention has one
+        return set(), set(), False
     users = {int(m) for m in USER_MENTION.findall(content)}
     roles = {int(m) for m in ROLE_MENTION.findall(content)}
     return users, roles, bool(EVERYONE_MENTION.search(content))

@@ -30,8 +30,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import hashlib
-import json
 import logging
 import re
 import time
@@ -56,6 +56,7 @@ from imagine_standins.discord.rules import (
     DiscordError,
     error,
 )
+from imagine_standins.discord.wire import dumps, loads
 from imagine_standins.discord.world import MIB, Snowflakes, World
 from imagine_standins.hooks import Hook, Hooks, When
 
@@ -69,7 +70,20 @@ def _compile(template: str) -> re.Pattern[str]:
     return re.compile(f"^{pattern}$")
 
 
-_COMPILED = [(m, t, _compile(t), auth, h, b, major) for m, t, auth, h, b, major in ROUTES]
+_Route = tuple[str, re.Pattern[str], bool, str, str, str | None]
+
+
+def _by_method() -> dict[str, list[_Route]]:
+    """Return each method's routes in ``ROUTES``' order (the first that matches is taken)."""
+    table: dict[str, list[_Route]] = {}
+    for method, template, auth, handler, bucket, major in ROUTES:
+        table.setdefault(method, []).append(
+            (template, _compile(template), auth, handler, bucket, major)
+        )
+    return table
+
+
+_COMPILED = _by_method()
 
 
 def json_response(status: int, body: Any, headers: dict[str, str]) -> web.Response:
@@ -78,15 +92,22 @@ def json_response(status: int, body: Any, headers: dict[str, str]) -> web.Respon
         return web.Response(status=204, headers=headers)
     return web.Response(
         status=status,
-        body=json.dumps(body).encode(),
+        body=dumps(body),
         headers={**headers, "Content-Type": "application/json"},
     )
 
 
+@functools.cache
+def _bucket_hash(name: str) -> str:
+    return hashlib.blake2s(name.encode(), digest_size=8).hexdigest()
+
+
 class _Bucket:
+    __slots__ = ("count", "hash", "limit", "name", "per", "reset_at")
+
     def __init__(self, name: str, limit: int, per: float) -> None:
         self.name = name
-        self.hash = hashlib.blake2s(name.encode(), digest_size=8).hexdigest()
+        self.hash = _bucket_hash(name)
         self.limit = limit
         self.per = per
         self.count = 0
@@ -341,7 +362,7 @@ class FakeDiscord(RestRoutes, Harness):
             return
         raw = await request.read()
         if raw:
-            rec.json = json.loads(raw)
+            rec.json = loads(raw)
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = "/" + request.match_info["tail"]
@@ -353,15 +374,15 @@ class FakeDiscord(RestRoutes, Harness):
             route=None,
             path=path,
             params={},
-            query=dict(request.query),
+            query=dict(request.query) if request.query_string else {},
             headers=dict(request.headers),
             time=self.now(),
         )
         self.requests.append(rec)
         route = None
-        for m, template, pattern, auth, handler, bucket_name, major in _COMPILED:
+        for template, pattern, auth, handler, bucket_name, major in _COMPILED.get(method, ()):
             match = pattern.match(path)
-            if match and m == method:
+            if match:
                 route = (template, auth, handler, bucket_name, major)
                 rec.route = template
                 rec.params = match.groupdict()
@@ -388,16 +409,18 @@ class FakeDiscord(RestRoutes, Harness):
         bucket = self._bucket(bucket_name, f"{template}:{major_key}")
         if now >= bucket.reset_at:
             bucket.count, bucket.reset_at = 0, now + bucket.per
-        headers = self._rl_headers(bucket, now)
         if auth and request.headers.get("Authorization") != f"Bot {self.token}":
+            headers = self._rl_headers(bucket, now)
             return await self._reply(request, rec, *self._error_body(error(UNAUTHORIZED)), headers)
         for inj in self._injected:
             if inj.remaining > 0 and inj.predicate(rec):
                 inj.remaining -= 1
+                headers = self._rl_headers(bucket, now)
                 return await self._reply(
                     request, rec, *self._too_many(inj.retry_after, inj.global_, headers)
                 )
         if bucket.count >= bucket.limit:
+            headers = self._rl_headers(bucket, now)
             return await self._reply(
                 request, rec, *self._too_many(bucket.reset_at - now, False, headers)
             )

@@ -6,6 +6,7 @@ Discord's API v10 sends. No discord.py import: the stand-in models Discord, not 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 import time
@@ -78,8 +79,13 @@ def snowflake_time(snowflake: int) -> float:
     return ((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000
 
 
+@functools.lru_cache(maxsize=4096)
 def iso(ts: float) -> str:
-    """Format epoch seconds the way Discord does (ISO 8601 with offset)."""
+    """Format epoch seconds the way Discord does (ISO 8601 with offset).
+
+    Cached: a member's ``joined_at`` and a message's timestamp are formatted again for each
+    interaction and each answer that carries them.
+    """
     return datetime.fromtimestamp(ts, UTC).isoformat()
 
 
@@ -425,10 +431,13 @@ class Guild:
             "nsfw": False,
         }
 
-    def interaction_channel_payload(self, channel: Channel, member: Member) -> dict[str, Any]:
-        """Return a channel object as interactions and resolved data carry it."""
+    def interaction_channel_payload(self, channel: Channel, permissions: int) -> dict[str, Any]:
+        """Return a channel object as interactions and resolved data carry it.
+
+        ``permissions``: the invoking member's there (``channel_permissions``).
+        """
         payload = channel.to_payload()
-        payload["permissions"] = str(self.channel_permissions(member, channel))
+        payload["permissions"] = str(permissions)
         return payload
 
 
