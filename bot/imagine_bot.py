@@ -38,7 +38,7 @@ from bot.settings import Settings
 from bot.store.database import Database
 from bot.tree import CatalogueTranslator, ImagineTree
 
-__all__ = ["COGS", "ImagineBot", "ShardedImagineBot", "bot_class", "point_discord_py_at"]
+__all__ = ["COGS", "ImagineBot", "ShardedImagineBot", "point_discord_py_at"]
 
 log = logging.getLogger(__name__)
 
@@ -220,8 +220,10 @@ class ImagineBot(commands.Bot):
 class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
     """The bot on Discord's gateway shards SHARD_IDS of SHARD_COUNT (all of them if unset).
 
-    discord.py's AutoShardedBot opens one connection per shard of this process; Discord sends
-    each guild's events only to its shard's connection. Everything else is ImagineBot's.
+    The bot that runs, always: with SHARD_COUNT unset too, discord.py's AutoShardedBot asks
+    Discord for its recommended count, as the settings table promises. It opens one connection
+    per shard of this process; Discord sends each guild's events only to its shard's
+    connection. Everything else is ImagineBot's.
     """
 
     def __init__(self, *, settings: Settings, **options: Any) -> None:
@@ -234,9 +236,3 @@ class ShardedImagineBot(ImagineBot, commands.AutoShardedBot):
         """Return whether every shard of this process is connected."""
         shards = self.shards.values()
         return bool(shards) and not any(shard.is_closed() for shard in shards)
-
-
-def bot_class(settings: Settings) -> type[ImagineBot]:
-    """Return the bot's class: always discord.py's sharded bot, so with SHARD_COUNT unset it
-    shards automatically (Discord's recommended count), as the settings table promises."""
-    return ShardedImagineBot

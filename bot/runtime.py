@@ -23,7 +23,7 @@ from aiohttp import web
 from bot import metrics
 from bot.cluster.build import cluster_for
 from bot.heap import settle_heap
-from bot.imagine_bot import ImagineBot, bot_class
+from bot.imagine_bot import ImagineBot, ShardedImagineBot
 from bot.kie import DEFAULT_USER_AGENT, KieClient, KieLimiter
 from bot.settings import Settings
 from bot.store.database import Database, open_database
@@ -60,7 +60,7 @@ def build_bot(
     **options: Any,
 ) -> ImagineBot:
     """Return the bot, its results delivered to Discord by the imagine cog's delivery."""
-    return bot_class(settings)(
+    return ShardedImagineBot(
         settings=settings,
         http_session=http_session,
         db=db,
